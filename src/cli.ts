@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// Entry point of the `atlas-sim` command. Each subcommand lives in its own
+// module, loaded only when used, so that starting one cluster process does not
+// load the code of every other role.
+
+interface CommandEntry {
+  module: string;
+  summary: string;
+}
+
+/** Every subcommand's module exports `main(argv: string[]): Promise<number>` (the exit code). */
+const COMMANDS: Record<string, CommandEntry> = {
+  demo: { module: './cli/demo-command.js', summary: 'start the default cluster, run a cross-region session, print where everything went' },
+  up: { module: './cli/up-command.js', summary: 'start a cluster and keep it running in the foreground' },
+  node: { module: './node-main.js', summary: 'run one appliance process (master or traffic node) from a node config file' },
+  client: { module: './client/main.js', summary: 'run one customer or representative client process' },
+  dns: { module: './dns/main.js', summary: 'run the cluster DNS server' },
+  stun: { module: './stun/main.js', summary: 'run a public STUN server' },
+};
+
+type CommandModule = { main(argv: string[]): Promise<number> };
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
+  const lines = Object.entries(COMMANDS).map(([name, entry]) => `  ${name.padEnd(width)}  ${entry.summary}`);
+  return ['usage: atlas-sim <command> [options]', '', 'commands:', ...lines, '', 'Run `atlas-sim <command> --help` for the options of one command.'].join('\n');
+}
+
+async function run(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const entry = COMMANDS[name];
+  if (entry === undefined) {
+    console.error(`atlas-sim: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  const module = (await import(new URL(entry.module, import.meta.url).href)) as CommandModule;
+  return module.main(rest);
+}
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(`atlas-sim: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,99 @@
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { ConfigError } from '../util/errors.js';
+import { MODELS, type Model } from './constants.js';
+
+/** One listening endpoint: the hostname clients dial, the loopback IP bound and the port. */
+export interface Endpoint {
+  host: string;
+  address: string;
+  port: number;
+}
+
+/** A traffic node as the master's initial cluster configuration lists it. */
+export interface TrafficMemberSeed {
+  name: string;
+  model: Model;
+  public: Endpoint;
+  internal: Endpoint;
+  accepting: boolean;
+  prefixes: string[];
+  timezone: string;
+  srvPriority: number;
+  srvWeight: number;
+}
+
+/** The cluster a master starts with when its data folder holds no configuration yet. */
+export interface ClusterSeed {
+  clusterName: string;
+  method: string;
+  trafficNodes: TrafficMemberSeed[];
+  /** Hex-encoded 32-byte key that signs session tickets. */
+  sessionKeyFile: string;
+  /** Seed of every random choice the master makes. */
+  seed: string;
+}
+
+/** Everything one appliance process (master or traffic node) needs, written by the launcher as JSON. */
+export interface NodeProcessConfig {
+  role: 'master' | 'traffic';
+  name: string;
+  model: Model;
+  public: Endpoint;
+  internal: Endpoint;
+  /** Cluster DNS server every hostname is resolved through. */
+  dns: { address: string; port: number };
+  certsDir: string;
+  dataDir: string;
+  logFile?: string;
+  /** File holding the inter-appliance pre-shared key (mode 0600); the key never appears in configs or logs. */
+  pskFile: string;
+  heartbeat: { intervalMs: number; timeoutMs: number };
+  /** Master only. */
+  cluster?: ClusterSeed;
+}
+
+/** Reads and validates a node configuration file, naming the file and field on error. */
+export async function loadNodeConfig(file: string): Promise<NodeProcessConfig> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`cannot read node config ${file}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return validateNodeConfig(parsed, file);
+}
+
+export function validateNodeConfig(value: unknown, source: string): NodeProcessConfig {
+  const config = value as NodeProcessConfig;
+  const fail = (field: string, problem: string): never => {
+    throw new ConfigError(`${source}: ${field} ${problem}`);
+  };
+  if (typeof value !== 'object' || value === null) fail('(root)', 'must be a JSON object');
+  if (config.role !== 'master' && config.role !== 'traffic') fail('role', `is ${JSON.stringify(config.role)}; expected "master" or "traffic"`);
+  if (typeof config.name !== 'string' || !/^[a-z0-9][a-z0-9-]*$/.test(config.name)) fail('name', `is ${JSON.stringify(config.name)}; expected a lowercase DNS label such as "us-traffic1"`);
+  if (!MODELS.includes(config.model)) fail('model', `is ${JSON.stringify(config.model)}; expected one of ${MODELS.join(', ')}`);
+  validateEndpoint(config.public, 'public', fail);
+  validateEndpoint(config.internal, 'internal', fail);
+  if (!isLoopback(config.dns?.address)) fail('dns.address', `is ${JSON.stringify(config.dns?.address)}; expected a loopback IP`);
+  for (const field of ['certsDir', 'dataDir', 'pskFile'] as const) {
+    if (typeof config[field] !== 'string' || config[field].length === 0) fail(field, 'is missing');
+  }
+  if (!(config.heartbeat?.intervalMs > 0) || !(config.heartbeat?.timeoutMs > config.heartbeat?.intervalMs)) {
+    fail('heartbeat', 'needs intervalMs > 0 and timeoutMs > intervalMs');
+  }
+  if (config.role === 'master' && config.cluster === undefined) fail('cluster', 'is required for a master');
+  return config;
+}
+
+function validateEndpoint(endpoint: Endpoint | undefined, field: string, fail: (field: string, problem: string) => never): void {
+  if (endpoint === undefined) fail(field, 'is missing');
+  if (typeof endpoint?.host !== 'string' || isIP(endpoint.host) !== 0) fail(`${field}.host`, `is ${JSON.stringify(endpoint?.host)}; expected a hostname, not an IP address`);
+  if (!isLoopback(endpoint?.address)) fail(`${field}.address`, `is ${JSON.stringify(endpoint?.address)}; expected an address in 127.0.0.0/8`);
+  if (!Number.isInteger(endpoint?.port) || (endpoint?.port ?? 0) < 1 || (endpoint?.port ?? 0) > 65535) fail(`${field}.port`, `is ${JSON.stringify(endpoint?.port)}; expected 1-65535`);
+}
+
+/** True for IPv4 loopback addresses (127.0.0.0/8) and ::1. */
+export function isLoopback(address: unknown): address is string {
+  return typeof address === 'string' && ((isIP(address) === 4 && address.startsWith('127.')) || address === '::1');
+}
