@@ -1,0 +1,314 @@
+import { readFile } from 'node:fs/promises';
+import { isIPv4 } from 'node:net';
+import { MODELS, SITE_HOSTNAME, nodeHostname, type Model } from './constants.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/envelope.js';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_HEARTBEAT_TIMEOUT_MS } from '../net/channel.js';
+import { METHODS, type Method } from '../routing/method.js';
+import { parsePrefixText } from '../routing/prefix.js';
+import { parseNodeTimezone, TimezoneError } from '../routing/timezone.js';
+import { ConfigError } from '../util/errors.js';
+import {
+  NODE_ADDRESS_SECOND_OCTET_FIRST,
+  NODE_ADDRESS_SECOND_OCTET_LAST,
+  RESERVED_NODE_NAMES,
+  TopologyError,
+  type ClientSpec,
+  type FramesSpec,
+  type HeartbeatSpec,
+  type MasterSpec,
+  type Topology,
+  type TopologyProblem,
+  type TrafficNodeSpec,
+  type ValidatedTopology,
+} from './topology.js';
+
+export const DEFAULT_METHOD: Method = 'random';
+export const DEFAULT_MODEL: Model = 'Virtual';
+export const DEFAULT_SRV_PRIORITY = 10;
+export const DEFAULT_SRV_WEIGHT = 100;
+export const DEFAULT_FRAME_COUNT = 300;
+export const DEFAULT_FRAME_SIZE_BYTES = 16 * 1024;
+export const DEFAULT_FRAME_INTERVAL_MS = 5;
+/** Largest frame payload: one envelope must stay under the 1 MiB message limit, with 1 KiB left for its other fields. */
+export const MAX_FRAME_SIZE_BYTES = DEFAULT_MAX_MESSAGE_BYTES - 1024;
+export const MAX_FRAME_COUNT = 1_000_000;
+export const MAX_FRAME_INTERVAL_MS = 60_000;
+const UINT16_MAX = 0xffff;
+
+const LABEL_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const LABEL_FIX = 'is not a DNS label; use 1-63 lowercase letters, digits and inner hyphens, such as "us-traffic1"';
+
+type JsonObject = Record<string, unknown>;
+
+/** Collects every problem of one topology, so one run of the validation reports all of them. */
+class ProblemList {
+  readonly problems: TopologyProblem[] = [];
+
+  add(field: string, value: unknown, message: string): void {
+    this.problems.push({ field, value, message });
+  }
+
+  /** Returns the object at `field`, or null after recording a problem. */
+  object(value: unknown, field: string): JsonObject | null {
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as JsonObject;
+    this.add(field, value, 'is not a JSON object; write { ... }');
+    return null;
+  }
+
+  /** Returns the array at `field` (the fallback when absent), or an empty array after recording a problem. */
+  array(value: unknown, field: string, fallback?: unknown[]): unknown[] {
+    if (value === undefined && fallback !== undefined) return fallback;
+    if (Array.isArray(value)) return value;
+    this.add(field, value, 'is not a JSON array; write [ ... ]');
+    return [];
+  }
+
+  string(value: unknown, field: string, fallback?: string): string {
+    if (value === undefined && fallback !== undefined) return fallback;
+    if (typeof value === 'string' && value.length > 0) return value;
+    this.add(field, value, 'is not a non-empty string');
+    return '';
+  }
+
+  integer(value: unknown, field: string, range: { min: number; max: number; fallback?: number }): number {
+    if (value === undefined && range.fallback !== undefined) return range.fallback;
+    if (typeof value === 'number' && Number.isInteger(value) && value >= range.min && value <= range.max) return value;
+    this.add(field, value, `is not an integer from ${range.min} to ${range.max}`);
+    return range.fallback ?? range.min;
+  }
+
+  boolean(value: unknown, field: string, fallback: boolean): boolean {
+    if (value === undefined) return fallback;
+    if (typeof value === 'boolean') return value;
+    this.add(field, value, 'is not true or false');
+    return fallback;
+  }
+
+  model(value: unknown, field: string): Model {
+    if (value === undefined) return DEFAULT_MODEL;
+    const model = MODELS.find((candidate) => candidate === value);
+    if (model !== undefined) return model;
+    this.add(field, value, `is not an appliance model; use one of ${MODELS.join(', ')}`);
+    return DEFAULT_MODEL;
+  }
+
+  timezone(value: unknown, field: string, ownerName: string): string {
+    try {
+      parseNodeTimezone(value, ownerName);
+      return value as string;
+    } catch (error) {
+      if (!(error instanceof TimezoneError)) throw error;
+      this.add(field, value, `is not a timezone; ${error.reason}`);
+      return '+00:00';
+    }
+  }
+}
+
+/**
+ * Validates a parsed topology and fills in defaults: method random, heartbeat
+ * 1000/4000 ms, model Virtual, accepting true, no prefixes, SRV priority 10 and
+ * weight 100, no clients, 300 frames of 16 KiB every 5 ms. Throws TopologyError
+ * listing every invalid field with its value and the fix.
+ */
+export function validateTopology(value: unknown, source = 'topology'): ValidatedTopology {
+  const problems = new ProblemList();
+  const root = problems.object(value, '(root)') ?? {};
+
+  const seedValue = root.seed;
+  let seed: string | undefined;
+  if (typeof seedValue === 'number' && Number.isSafeInteger(seedValue)) seed = String(seedValue);
+  else if (seedValue !== undefined) seed = problems.string(seedValue, 'seed');
+
+  const topology: Topology = {
+    clusterName: problems.string(root.clusterName, 'clusterName', 'atlas-sim'),
+    method: validateMethod(root.method, problems),
+    ...(seed === undefined ? {} : { seed }),
+    heartbeat: validateHeartbeat(root.heartbeat, problems),
+    masters: problems.array(root.masters, 'masters').map((entry, index) => validateMaster(entry, `masters[${index}]`, problems)),
+    trafficNodes: problems.array(root.trafficNodes, 'trafficNodes').map((entry, index) => validateTrafficNode(entry, `trafficNodes[${index}]`, problems)),
+    clients: problems.array(root.clients, 'clients', []).map((entry, index) => validateClient(entry, `clients[${index}]`, problems)),
+    frames: validateFrames(root.frames, problems),
+  };
+  checkCounts(root, topology, problems);
+  checkUniqueNames(topology, problems);
+
+  if (problems.problems.length > 0) throw new TopologyError(source, problems.problems);
+  return { topology, warnings: collectWarnings(topology) };
+}
+
+/** Reads and validates a topology JSON file. */
+export async function loadTopology(file: string): Promise<ValidatedTopology> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new ConfigError(`cannot read topology file ${file} (${code}); pass an existing JSON file with --topology`);
+  }
+
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`topology file ${file} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return validateTopology(parsed, file);
+}
+
+function validateMethod(value: unknown, problems: ProblemList): Method {
+  if (value === undefined) return DEFAULT_METHOD;
+  const method = METHODS.find((candidate) => candidate === value);
+  if (method !== undefined) return method;
+  problems.add('method', value, `is not a traffic node selection method; use one of ${METHODS.join(', ')}`);
+  return DEFAULT_METHOD;
+}
+
+function validateHeartbeat(value: unknown, problems: ProblemList): HeartbeatSpec {
+  if (value === undefined) return { intervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS, timeoutMs: DEFAULT_HEARTBEAT_TIMEOUT_MS };
+  const entry = problems.object(value, 'heartbeat') ?? {};
+  const intervalMs = problems.integer(entry.intervalMs, 'heartbeat.intervalMs', { min: 10, max: 60_000, fallback: DEFAULT_HEARTBEAT_INTERVAL_MS });
+  const timeoutMs = problems.integer(entry.timeoutMs, 'heartbeat.timeoutMs', { min: 20, max: 600_000, fallback: DEFAULT_HEARTBEAT_TIMEOUT_MS });
+  if (timeoutMs <= intervalMs) {
+    problems.add('heartbeat.timeoutMs', timeoutMs, `is not greater than heartbeat.intervalMs (${intervalMs}); use at least twice the interval`);
+  }
+  return { intervalMs, timeoutMs };
+}
+
+function validateNodeName(value: unknown, field: string, problems: ProblemList): string {
+  const name = problems.string(value, field);
+  if (name === '') return name;
+  if (!LABEL_PATTERN.test(name)) {
+    problems.add(field, name, LABEL_FIX);
+  } else if (RESERVED_NODE_NAMES.includes(name)) {
+    problems.add(field, name, `is reserved for the launcher's own processes (${RESERVED_NODE_NAMES.join(', ')}); choose another name`);
+  } else if (nodeHostname(name) === SITE_HOSTNAME) {
+    // Unreachable while every node hostname has one label more than the zone, kept in case the site hostname changes.
+    problems.add(field, name, `makes the node hostname equal to the site hostname ${SITE_HOSTNAME}; choose another name`);
+  }
+  return name;
+}
+
+function validateMaster(value: unknown, field: string, problems: ProblemList): MasterSpec {
+  const entry = problems.object(value, field) ?? {};
+  return {
+    name: validateNodeName(entry.name, `${field}.name`, problems),
+    model: problems.model(entry.model, `${field}.model`),
+  };
+}
+
+function validateTrafficNode(value: unknown, field: string, problems: ProblemList): TrafficNodeSpec {
+  const entry = problems.object(value, field) ?? {};
+  const name = validateNodeName(entry.name, `${field}.name`, problems);
+  const prefixes = problems.array(entry.prefixes, `${field}.prefixes`, []).map((line, index) => {
+    const parsed = parsePrefixText(line);
+    if (typeof parsed === 'string') {
+      problems.add(`${field}.prefixes[${index}]`, line, `is not a valid prefix; ${parsed}`);
+      return String(line);
+    }
+    return line as string;
+  });
+  return {
+    name,
+    model: problems.model(entry.model, `${field}.model`),
+    accepting: problems.boolean(entry.accepting, `${field}.accepting`, true),
+    prefixes,
+    timezone: problems.timezone(entry.timezone, `${field}.timezone`, name),
+    srvPriority: problems.integer(entry.srvPriority, `${field}.srvPriority`, { min: 0, max: UINT16_MAX, fallback: DEFAULT_SRV_PRIORITY }),
+    srvWeight: problems.integer(entry.srvWeight, `${field}.srvWeight`, { min: 0, max: UINT16_MAX, fallback: DEFAULT_SRV_WEIGHT }),
+  };
+}
+
+function validateClient(value: unknown, field: string, problems: ProblemList): ClientSpec {
+  const entry = problems.object(value, field) ?? {};
+  const name = problems.string(entry.name, `${field}.name`);
+  if (name !== '' && !LABEL_PATTERN.test(name)) problems.add(`${field}.name`, name, LABEL_FIX);
+
+  let role: ClientSpec['role'] = 'customer';
+  if (entry.role === 'customer' || entry.role === 'representative') role = entry.role;
+  else problems.add(`${field}.role`, entry.role, 'is not a client role; use "customer" or "representative"');
+
+  const timezone = problems.timezone(entry.timezone, `${field}.timezone`, name);
+  if (/^[+-]\d{2}:(15|30|45)$/.test(timezone)) {
+    // A client's offset comes from its TZ environment variable, and Node.js only supports whole-hour fixed zones (Etc/GMT-2).
+    problems.add(`${field}.timezone`, timezone, 'is a fixed offset that is not a whole hour, which a client process cannot take; use an IANA zone name such as Asia/Kolkata');
+  }
+
+  return {
+    name,
+    role,
+    address: validateClientAddress(entry.address, `${field}.address`, problems),
+    timezone,
+    displayName: problems.string(entry.displayName, `${field}.displayName`, name),
+  };
+}
+
+/** Validates one client entry outside a topology, as `startClient` takes it. Throws TopologyError. */
+export function validateClientSpec(value: unknown, source = 'client'): ClientSpec {
+  const problems = new ProblemList();
+  const client = validateClient(value, source, problems);
+  if (problems.problems.length > 0) throw new TopologyError(source, problems.problems);
+  return client;
+}
+
+/** Client addresses lie in 127.0.0.0/8 but outside the range the launcher gives cluster nodes. */
+function validateClientAddress(value: unknown, field: string, problems: ProblemList): string {
+  if (typeof value !== 'string' || !isIPv4(value) || !value.startsWith('127.')) {
+    problems.add(field, value, 'is not an IPv4 address in 127.0.0.0/8; use a loopback address such as 127.20.0.5');
+    return '';
+  }
+  const secondOctet = Number(value.split('.')[1]);
+  if (secondOctet >= NODE_ADDRESS_SECOND_OCTET_FIRST && secondOctet <= NODE_ADDRESS_SECOND_OCTET_LAST) {
+    problems.add(
+      field,
+      value,
+      `lies in 127.${NODE_ADDRESS_SECOND_OCTET_FIRST}.0.0-127.${NODE_ADDRESS_SECOND_OCTET_LAST}.255.255, which the launcher gives cluster nodes; use an address such as 127.20.0.5`,
+    );
+  }
+  return value;
+}
+
+function validateFrames(value: unknown, problems: ProblemList): FramesSpec {
+  const entry = value === undefined ? {} : (problems.object(value, 'frames') ?? {});
+  return {
+    count: problems.integer(entry.count, 'frames.count', { min: 1, max: MAX_FRAME_COUNT, fallback: DEFAULT_FRAME_COUNT }),
+    sizeBytes: problems.integer(entry.sizeBytes, 'frames.sizeBytes', { min: 1, max: MAX_FRAME_SIZE_BYTES, fallback: DEFAULT_FRAME_SIZE_BYTES }),
+    intervalMs: problems.integer(entry.intervalMs, 'frames.intervalMs', { min: 0, max: MAX_FRAME_INTERVAL_MS, fallback: DEFAULT_FRAME_INTERVAL_MS }),
+  };
+}
+
+function checkCounts(root: JsonObject, topology: Topology, problems: ProblemList): void {
+  // NOTE: a backup master is not supported yet, so exactly one master is required.
+  if (Array.isArray(root.masters) && topology.masters.length !== 1) {
+    problems.add('masters', topology.masters.length, 'masters is not a list of exactly one master; list one { "name": "master1" }');
+  }
+  if (Array.isArray(root.trafficNodes) && topology.trafficNodes.length === 0) {
+    problems.add('trafficNodes', [], 'is empty; list at least one traffic node');
+  }
+}
+
+function checkUniqueNames(topology: Topology, problems: ProblemList): void {
+  const seen = new Map<string, string>();
+  const appliances = [
+    ...topology.masters.map((node, index) => ({ name: node.name, field: `masters[${index}].name` })),
+    ...topology.trafficNodes.map((node, index) => ({ name: node.name, field: `trafficNodes[${index}].name` })),
+    ...topology.clients.map((client, index) => ({ name: client.name, field: `clients[${index}].name` })),
+  ];
+  for (const { name, field } of appliances) {
+    if (name === '') continue;
+    const first = seen.get(name);
+    if (first !== undefined) problems.add(field, name, `is already the name of ${first}; every master, traffic node and client needs its own name`);
+    else seen.set(name, field);
+  }
+}
+
+function collectWarnings(topology: Topology): string[] {
+  const warnings: string[] = [];
+  const models = new Set(topology.trafficNodes.map((node) => node.model));
+  if (models.size > 1) {
+    warnings.push(`traffic nodes mix appliance models (${[...models].join(', ')}); the real product supports this but warns about it`);
+  }
+  if (!topology.trafficNodes.some((node) => node.accepting)) {
+    warnings.push('no traffic node is accepting new client connections, so no session can start');
+  }
+  return warnings;
+}
