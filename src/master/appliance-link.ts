@@ -1,0 +1,348 @@
+import type { LookupFunction } from 'node:net';
+import { SOFTWARE_VERSION } from '../config/constants.js';
+import type { Logger } from '../logging/logger.js';
+import type { Channel, ChannelClose, HeartbeatOptions } from '../net/channel.js';
+import { connectChannel } from '../net/ws-client.js';
+import { APPLIANCE_NONCE_BYTES, applianceMac, createNonce, verifyApplianceMac, type AuthTranscript } from '../protocol/appliance-auth.js';
+import { CLOSE_GOING_AWAY, CLOSE_PROTOCOL_ERROR, ProtocolError, errorCodeName, type DecodedEnvelope } from '../protocol/envelope.js';
+import { ErrorCode, type ClusterConfig, type atlas } from '../protocol/messages.js';
+import { errorMessage } from '../util/errors.js';
+import { DEFAULT_BACKOFF, reconnectDelayMs, type BackoffOptions } from './reconnect-backoff.js';
+import type { StatusHistory } from './status-history.js';
+
+/** Time from the WebSocket opening to a finished handshake (and configuration push) before the link is dropped. */
+export const DEFAULT_APPLIANCE_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Term of the primary master until failover exists. */
+export const PRIMARY_TERM = 1;
+export const APPLIANCE_PATH = '/appliance';
+
+/** State of one traffic node as the master tracks it, for the chooser and the status report. */
+export interface TrafficNodeState {
+  name: string;
+  /** True while an authenticated link is open and any needed configuration push has finished. */
+  online: boolean;
+  accepting: boolean;
+  /** Configuration version the node reported; 0 before the first report. */
+  appliedConfigVersion: number;
+  /** GUID the node reported in its challenge; empty before the first link. */
+  applianceGuid: string;
+  /** Internal address of the node as the link's socket reports it; empty before the first link. */
+  address: string;
+  activeSessions: number;
+  connectedClients: number;
+}
+
+export interface LinkTarget {
+  name: string;
+  internalHost: string;
+  internalPort: number;
+}
+
+export interface ApplianceLinkDeps {
+  /** Logger already bound to the node name. */
+  logger: Logger;
+  history: StatusHistory;
+  lookup: LookupFunction;
+  ca: Buffer | string;
+  psk: Uint8Array;
+  /** This master's name and GUID, as sent in ApplianceAuth. */
+  self: { name: string; guid: string };
+  /** Last synced configuration, pushed to a node whose applied version is older. */
+  syncedConfig: () => ClusterConfig | undefined;
+  onChange: (state: Readonly<TrafficNodeState>) => void;
+  onClientReport: (node: string, report: atlas.SessionClientReport) => void;
+  random?: () => number;
+}
+
+export interface ApplianceLinkOptions {
+  target: LinkTarget;
+  /** Source address bound for the link, so the node gets the master's internal address as the peer. */
+  localAddress: string;
+  heartbeat: HeartbeatOptions;
+  backoff?: BackoffOptions;
+  handshakeTimeoutMs?: number;
+}
+
+type Phase = 'challenge' | 'auth-ok' | 'config-ack' | 'ready';
+
+/**
+ * The master's appliance channel to one traffic node: connects to the node's
+ * internal address, runs the mutual pre-shared key handshake, pushes the last
+ * synced configuration when the node applied an older one, then tracks the
+ * node's reports. It reconnects forever with capped, jittered exponential
+ * backoff until stop() is called.
+ */
+export class ApplianceLink {
+  readonly state: TrafficNodeState;
+  private channel: Channel | undefined;
+  private phase: Phase = 'challenge';
+  private transcript: AuthTranscript | undefined;
+  /** True once the node proved the key on the current link. */
+  private authenticated = false;
+  private stopped = false;
+  private wakeUp: (() => void) | undefined;
+  private lastProblem = '';
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly deps: ApplianceLinkDeps, private readonly options: ApplianceLinkOptions) {
+    this.state = {
+      name: options.target.name,
+      online: false,
+      accepting: false,
+      appliedConfigVersion: 0,
+      applianceGuid: '',
+      address: '',
+      activeSessions: 0,
+      connectedClients: 0,
+    };
+  }
+
+  /** Starts the connect loop; it runs until stop(). */
+  start(): void {
+    this.running ??= this.run();
+  }
+
+  /** Stops reconnecting and closes the link. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wakeUp?.();
+    this.channel?.close(CLOSE_GOING_AWAY, 'master stopping');
+    await this.running;
+  }
+
+  private async run(): Promise<void> {
+    const { target } = this.options;
+    let attempt = 0;
+    while (!this.stopped) {
+      const authenticated = await this.connectOnce();
+      if (authenticated) attempt = 0;
+      if (this.stopped) break;
+
+      attempt += 1;
+      const delayMs = reconnectDelayMs(attempt, this.options.backoff ?? DEFAULT_BACKOFF, this.deps.random);
+      this.deps.logger.warn({ attempt, delayMs, host: target.internalHost, port: target.internalPort }, 'appliance link retry scheduled');
+      await this.sleep(delayMs);
+    }
+    this.deps.logger.info('appliance link stopped');
+  }
+
+  /** Opens one link and resolves when it closes: true when the node authenticated on it. */
+  private async connectOnce(): Promise<boolean> {
+    const { target } = this.options;
+    let channel: Channel;
+    try {
+      channel = await connectChannel({ logger: this.deps.logger }, {
+        host: target.internalHost,
+        port: target.internalPort,
+        path: APPLIANCE_PATH,
+        ca: this.deps.ca,
+        lookup: this.deps.lookup,
+        localAddress: this.options.localAddress,
+        heartbeat: this.options.heartbeat,
+      });
+    } catch (error) {
+      this.deps.logger.warn({ err: errorMessage(error) }, 'appliance link connect failed');
+      return false;
+    }
+    if (this.stopped) {
+      channel.close(CLOSE_GOING_AWAY, 'master stopping');
+      return false;
+    }
+    return this.serve(channel);
+  }
+
+  private serve(channel: Channel): Promise<boolean> {
+    this.channel = channel;
+    this.phase = 'challenge';
+    this.transcript = undefined;
+    this.authenticated = false;
+    this.deps.logger.info({ address: channel.remoteAddress }, 'appliance link open, waiting for challenge');
+
+    const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_APPLIANCE_HANDSHAKE_TIMEOUT_MS;
+    const timer = setTimeout(() => {
+      if (this.phase === 'ready') return;
+      this.deps.logger.warn({ phase: this.phase, timeoutMs }, 'appliance handshake timed out');
+      channel.close(CLOSE_PROTOCOL_ERROR, `appliance handshake timed out after ${timeoutMs} ms`);
+    }, timeoutMs);
+    timer.unref();
+
+    channel.onMessage((envelope) => this.handle(channel, envelope));
+
+    return new Promise((resolve) => {
+      channel.once('close', (close) => {
+        clearTimeout(timer);
+        this.channel = undefined;
+        this.markClosed(close);
+        resolve(this.authenticated);
+      });
+    });
+  }
+
+  /** Decoded bodies are message instances with every field defaulted, so the casts below are exact. */
+  private handle(channel: Channel, envelope: DecodedEnvelope): void {
+    if (envelope.body === 'error') {
+      this.handleRemoteError(envelope.error as atlas.Error);
+      return;
+    }
+    const expected: Record<Phase, string> = {
+      challenge: 'applianceChallenge',
+      'auth-ok': 'applianceAuthOk',
+      'config-ack': 'configAck, nodeStatus or sessionClientReport',
+      ready: 'nodeStatus, sessionClientReport or configAck',
+    };
+
+    if (this.phase === 'challenge' && envelope.body === 'applianceChallenge') {
+      this.answerChallenge(channel, envelope.applianceChallenge as atlas.ApplianceChallenge);
+    } else if (this.phase === 'auth-ok' && envelope.body === 'applianceAuthOk') {
+      this.checkAuthOk(channel, envelope.applianceAuthOk as atlas.ApplianceAuthOk);
+    } else if (this.authenticated && envelope.body === 'configAck') {
+      this.handleConfigAck(envelope.configAck as atlas.ConfigAck);
+    } else if (this.authenticated && envelope.body === 'nodeStatus') {
+      this.handleNodeStatus(envelope.nodeStatus as atlas.NodeStatus);
+    } else if (this.authenticated && envelope.body === 'sessionClientReport') {
+      this.deps.onClientReport(this.state.name, envelope.sessionClientReport as atlas.SessionClientReport);
+    } else {
+      throw new ProtocolError(ErrorCode.ERROR_UNEXPECTED_MESSAGE, `appliance channel expected ${expected[this.phase]}, got ${envelope.body}`);
+    }
+  }
+
+  private answerChallenge(channel: Channel, challenge: atlas.ApplianceChallenge): void {
+    const { target } = this.options;
+    if (challenge.softwareVersion !== SOFTWARE_VERSION) {
+      const message = `${target.name}: runs software version ${challenge.softwareVersion || '(none)'}, but this master runs ${SOFTWARE_VERSION}; node rejected`;
+      this.reportProblem(ErrorCode.ERROR_SOFTWARE_VERSION, message);
+      channel.fail(ErrorCode.ERROR_SOFTWARE_VERSION, `software version ${challenge.softwareVersion} is not supported; this master runs ${SOFTWARE_VERSION}`);
+      return;
+    }
+    if (challenge.nodeName !== target.name) {
+      const message = `${target.name}: the appliance at ${target.internalHost}:${target.internalPort} reports the name "${challenge.nodeName}"; check the node's internal address`;
+      this.reportProblem(ErrorCode.ERROR_AUTH_FAILED, message);
+      channel.fail(ErrorCode.ERROR_AUTH_FAILED, `expected traffic node ${target.name}, got ${challenge.nodeName}`);
+      return;
+    }
+    if (challenge.nonce.length !== APPLIANCE_NONCE_BYTES) {
+      throw new ProtocolError(ErrorCode.ERROR_MALFORMED, `challenge nonce has ${challenge.nonce.length} bytes; expected ${APPLIANCE_NONCE_BYTES}`);
+    }
+
+    const nonce = createNonce();
+    this.transcript = { acceptorNonce: challenge.nonce, connectorNonce: nonce, acceptorName: target.name, connectorName: this.deps.self.name };
+    this.state.applianceGuid = challenge.applianceGuid;
+    channel.send({
+      applianceAuth: {
+        nodeName: this.deps.self.name,
+        applianceGuid: this.deps.self.guid,
+        nonce,
+        mac: applianceMac(this.deps.psk, 'connector', this.transcript),
+        softwareVersion: SOFTWARE_VERSION,
+        term: PRIMARY_TERM,
+      },
+    });
+    this.phase = 'auth-ok';
+  }
+
+  private checkAuthOk(channel: Channel, authOk: atlas.ApplianceAuthOk): void {
+    if (this.transcript === undefined || !verifyApplianceMac(this.deps.psk, 'acceptor', this.transcript, authOk.mac)) {
+      this.reportProblem(ErrorCode.ERROR_AUTH_FAILED, `${this.state.name}: inter-appliance key does not match`);
+      channel.fail(ErrorCode.ERROR_AUTH_FAILED, 'appliance MAC does not verify; the inter-appliance pre-shared keys differ');
+      return;
+    }
+
+    this.authenticated = true;
+    this.lastProblem = '';
+    this.state.address = channel.remoteAddress;
+    this.state.accepting = authOk.accepting;
+    this.state.appliedConfigVersion = authOk.appliedConfigVersion;
+    const synced = this.deps.syncedConfig();
+    this.deps.logger.info({ appliedConfigVersion: authOk.appliedConfigVersion, syncedVersion: synced?.version ?? 0, accepting: authOk.accepting }, 'appliance authenticated');
+
+    if (synced !== undefined && authOk.appliedConfigVersion < synced.version) {
+      this.deps.history.record(0, `Data Sync: Started configuration data sync with ${this.state.name}.`);
+      channel.send({ configPush: { config: synced, term: PRIMARY_TERM } });
+      this.phase = 'config-ack';
+      return;
+    }
+    if (synced !== undefined && authOk.appliedConfigVersion > synced.version) {
+      this.deps.logger.warn({ appliedConfigVersion: authOk.appliedConfigVersion, syncedVersion: synced.version }, 'node configuration is newer than the last sync; node not chosen until the versions match');
+    }
+    this.goOnline();
+  }
+
+  private handleConfigAck(ack: atlas.ConfigAck): void {
+    if (ack.applied) {
+      this.state.appliedConfigVersion = ack.version;
+      this.deps.history.record(0, `Data Sync: Finished configuration data sync with ${this.state.name} (version ${ack.version}).`);
+    } else {
+      const code = ack.code === ErrorCode.ERROR_UNSPECIFIED ? ErrorCode.ERROR_INTERNAL : ack.code;
+      this.deps.history.record(code, `Data Sync: ${this.state.name} did not apply configuration version ${ack.version}: ${ack.message || errorCodeName(code)}`);
+    }
+    if (this.phase === 'config-ack') {
+      this.goOnline();
+    } else {
+      this.deps.onChange(this.state);
+    }
+  }
+
+  private handleNodeStatus(status: atlas.NodeStatus): void {
+    const changed = status.accepting !== this.state.accepting || status.appliedConfigVersion !== this.state.appliedConfigVersion;
+    this.state.accepting = status.accepting;
+    this.state.appliedConfigVersion = status.appliedConfigVersion;
+    this.state.activeSessions = status.activeSessions;
+    this.state.connectedClients = status.connectedClients;
+    if (changed) {
+      this.deps.logger.info({ accepting: status.accepting, appliedConfigVersion: status.appliedConfigVersion }, 'node status changed');
+      this.deps.onChange(this.state);
+    }
+  }
+
+  /** Records why the node rejected this master: the node sends an Error envelope before it closes the link. */
+  private handleRemoteError(error: atlas.Error): void {
+    const name = this.state.name;
+    if (error.code === ErrorCode.ERROR_AUTH_FAILED) {
+      this.reportProblem(error.code, `${name}: inter-appliance key does not match`);
+    } else if (error.code === ErrorCode.ERROR_SOFTWARE_VERSION) {
+      this.reportProblem(error.code, `${name}: node rejected this master's software version ${SOFTWARE_VERSION}: ${error.message}`);
+    } else {
+      this.reportProblem(error.code, `${name}: node closed the appliance link with ${errorCodeName(error.code)}: ${error.message}`);
+    }
+  }
+
+  private goOnline(): void {
+    this.phase = 'ready';
+    this.state.online = true;
+    this.deps.logger.info({ address: this.state.address, appliedConfigVersion: this.state.appliedConfigVersion, accepting: this.state.accepting }, 'node online');
+    this.deps.onChange(this.state);
+  }
+
+  private markClosed(close: ChannelClose): void {
+    const wasOnline = this.state.online;
+    this.state.online = false;
+    const fields = { code: close.code, reason: close.reason, local: close.local };
+    if (wasOnline) {
+      this.deps.logger.warn(fields, 'node offline, appliance link closed');
+      this.deps.onChange(this.state);
+    } else {
+      this.deps.logger.info(fields, 'appliance link closed before the node came online');
+    }
+  }
+
+  /** Records a link problem in the status history once, until it changes or the node authenticates. */
+  private reportProblem(code: ErrorCode, message: string): void {
+    if (message === this.lastProblem) {
+      this.deps.logger.warn({ code: errorCodeName(code), problem: message }, 'appliance link problem repeated');
+      return;
+    }
+    this.lastProblem = message;
+    this.deps.history.record(code, message);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(finish, ms);
+      function finish(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = finish;
+    });
+  }
+}

@@ -1,0 +1,221 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket } from 'ws';
+import { SOFTWARE_VERSION } from '../config/constants.js';
+import type { Logger } from '../logging/logger.js';
+import { Channel, type ChannelClose, type HeartbeatOptions } from '../net/channel.js';
+import { WsServer, type TlsServerCredentials } from '../net/ws-server.js';
+import { CLOSE_NORMAL, ProtocolError, type DecodedEnvelope } from '../protocol/envelope.js';
+import { ErrorCode, Role, type atlas } from '../protocol/messages.js';
+import { MAX_UTC_OFFSET_MINUTES, MIN_UTC_OFFSET_MINUTES } from '../routing/index.js';
+import { roleName, type ClientRegistry, type ConnectedClient } from './client-registry.js';
+import type { SessionBroker } from './session-broker.js';
+import type { SupportQueue } from './support-queue.js';
+
+export const CONTROL_PATH = '/control';
+/** Client ids a client may choose itself; anything else is rejected in the hello. */
+const CLIENT_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+/** Maximum length of a display name or support issue kept, in characters. */
+export const MAX_TEXT_FIELD_CHARS = 200;
+
+export interface ControlChannelDeps {
+  logger: Logger;
+  registry: ClientRegistry;
+  queue: SupportQueue;
+  broker: SessionBroker;
+  /** Fields of ClientWelcome that come from the master and its configuration. */
+  welcome: () => Omit<atlas.IClientWelcome, 'clientId'>;
+}
+
+export interface ControlChannelOptions {
+  /** Loopback address and port of the master's public address. */
+  address: string;
+  port: number;
+  tls: TlsServerCredentials;
+  heartbeat: HeartbeatOptions;
+}
+
+/**
+ * The control channel on the master's public address: every online client
+ * keeps one open. It runs the hello, the support queue and session
+ * brokering, and ends a client's session when its channel closes.
+ */
+export class ControlChannelServer {
+  private readonly server: WsServer;
+
+  constructor(private readonly deps: ControlChannelDeps, private readonly options: ControlChannelOptions) {
+    // NOTE: onRequest stays unset, so plain HTTPS requests get 404 until the admin API exists.
+    this.server = new WsServer(
+      { logger: deps.logger },
+      { host: options.address, port: options.port, tls: options.tls, paths: { [CONTROL_PATH]: (ws, request) => this.accept(ws, request) } },
+    );
+  }
+
+  /** Starts listening; resolves with the bound port. */
+  async listen(): Promise<number> {
+    const port = await this.server.listen();
+    this.deps.logger.info({ address: this.options.address, port, path: CONTROL_PATH }, 'control channel listening');
+    return port;
+  }
+
+  async close(): Promise<void> {
+    await this.server.close();
+  }
+
+  private accept(ws: WebSocket, _request: IncomingMessage): void {
+    const channel = new Channel(ws, { logger: this.deps.logger }, { heartbeat: this.options.heartbeat });
+    const logger = this.deps.logger.child({ peer: channel.remoteAddress });
+    let client: ConnectedClient | undefined;
+    logger.debug('control channel opened');
+
+    channel.onMessage((envelope) => {
+      if (client === undefined) {
+        client = this.hello(channel, logger, envelope);
+      } else {
+        this.dispatch(client, envelope);
+      }
+    });
+    channel.once('close', (close) => {
+      if (client === undefined) {
+        logger.debug({ code: close.code, reason: close.reason }, 'control channel closed before hello');
+      } else {
+        this.disconnected(client, close);
+      }
+    });
+  }
+
+  private hello(channel: Channel, logger: Logger, envelope: DecodedEnvelope): ConnectedClient {
+    if (envelope.body !== 'clientHello') {
+      throw new ProtocolError(ErrorCode.ERROR_UNEXPECTED_MESSAGE, `the first message on the control channel must be clientHello, got ${envelope.body}`);
+    }
+    // A decoded body is a message instance with every field defaulted.
+    const hello = envelope.clientHello as atlas.ClientHello;
+    if (hello.softwareVersion !== SOFTWARE_VERSION) {
+      throw new ProtocolError(ErrorCode.ERROR_SOFTWARE_VERSION, `client software version ${JSON.stringify(hello.softwareVersion)} is not supported; this master runs ${SOFTWARE_VERSION}`);
+    }
+    if (hello.role !== Role.ROLE_CUSTOMER && hello.role !== Role.ROLE_REPRESENTATIVE) {
+      throw new ProtocolError(ErrorCode.ERROR_MALFORMED, `clientHello.role is ${hello.role}; expected ROLE_CUSTOMER or ROLE_REPRESENTATIVE`);
+    }
+    if (hello.utcOffsetMinutes < MIN_UTC_OFFSET_MINUTES || hello.utcOffsetMinutes > MAX_UTC_OFFSET_MINUTES) {
+      throw new ProtocolError(ErrorCode.ERROR_MALFORMED, `clientHello.utcOffsetMinutes is ${hello.utcOffsetMinutes}; expected ${MIN_UTC_OFFSET_MINUTES} to ${MAX_UTC_OFFSET_MINUTES}`);
+    }
+    if (hello.clientId !== '' && !CLIENT_ID_PATTERN.test(hello.clientId)) {
+      throw new ProtocolError(ErrorCode.ERROR_MALFORMED, `clientHello.clientId ${JSON.stringify(hello.clientId.slice(0, 80))} is invalid; expected 1-64 characters of A-Z, a-z, 0-9, ".", "_" or "-", or empty to get one assigned`);
+    }
+
+    const clientId = hello.clientId || `c-${randomBytes(8).toString('hex')}`;
+    const client: ConnectedClient = {
+      clientId,
+      role: hello.role,
+      displayName: hello.displayName.slice(0, MAX_TEXT_FIELD_CHARS),
+      address: channel.remoteAddress,
+      utcOffsetMinutes: hello.utcOffsetMinutes,
+      channel,
+      logger: logger.child({ client: clientId }),
+      connectedAtMs: Date.now(),
+    };
+    this.replacePrevious(client, this.deps.registry.add(client));
+
+    channel.send({ clientWelcome: { ...this.deps.welcome(), clientId } });
+    client.logger.info({ role: roleName(client.role), displayName: client.displayName, utcOffsetMinutes: client.utcOffsetMinutes }, 'client online');
+    if (client.role === Role.ROLE_REPRESENTATIVE) client.channel.send({ queueUpdate: { entries: this.deps.queue.entries() } });
+    return client;
+  }
+
+  /**
+   * Hands a reconnecting client's state over from its previous connection and
+   * closes that connection. With the same role the client keeps its queue
+   * place and session. With another role the previous connection counts as gone.
+   */
+  private replacePrevious(client: ConnectedClient, previous: ConnectedClient | undefined): void {
+    if (previous === undefined) return;
+    if (previous.role === client.role) {
+      client.sessionId = previous.sessionId;
+    } else {
+      this.leave(previous, 'replaced by a connection with another role');
+    }
+    client.logger.info({ previousAddress: previous.address }, 'client reconnected, closing its previous control channel');
+    previous.channel.close(CLOSE_NORMAL, 'replaced by a newer connection of the same client');
+  }
+
+  private dispatch(client: ConnectedClient, envelope: DecodedEnvelope): void {
+    const { broker } = this.deps;
+    const isCustomer = client.role === Role.ROLE_CUSTOMER;
+    switch (envelope.body) {
+      case 'supportRequest':
+        if (!isCustomer) break;
+        this.supportRequest(client, envelope.supportRequest as atlas.SupportRequest);
+        return;
+      case 'acceptRequest':
+        if (isCustomer) break;
+        this.acceptRequest(client, envelope.acceptRequest as atlas.AcceptRequest);
+        return;
+      case 'showMyScreen':
+        if (isCustomer) break;
+        broker.showMyScreen(client, envelope.showMyScreen?.sessionId ?? '');
+        return;
+      case 'endSession':
+        broker.endByParticipant(client, envelope.endSession!);
+        return;
+      case 'peerSignal':
+        broker.relayPeerSignal(client, envelope.peerSignal!);
+        return;
+      case 'pathReport':
+        broker.recordPath(client, envelope.pathReport!);
+        return;
+      default:
+        throw new ProtocolError(ErrorCode.ERROR_UNEXPECTED_MESSAGE, `${envelope.body} is not a control channel message`);
+    }
+    throw new ProtocolError(ErrorCode.ERROR_UNEXPECTED_MESSAGE, `${envelope.body} is not accepted from a ${roleName(client.role)}`);
+  }
+
+  private supportRequest(client: ConnectedClient, request: atlas.SupportRequest): void {
+    if (client.sessionId !== undefined) {
+      throw new ProtocolError(ErrorCode.ERROR_UNEXPECTED_MESSAGE, `supportRequest while in session ${client.sessionId}; end the session first`);
+    }
+    this.deps.queue.enqueue(client.clientId, client.displayName, request.issue.slice(0, MAX_TEXT_FIELD_CHARS));
+    client.logger.info({ waiting: this.deps.queue.entries().length }, 'customer queued');
+    this.broadcastQueue();
+  }
+
+  private acceptRequest(representative: ConnectedClient, request: atlas.AcceptRequest): void {
+    if (representative.sessionId !== undefined) {
+      const reason = `representative is already in session ${representative.sessionId}; end it first`;
+      representative.channel.send({ sessionEnded: { sessionId: '', reason } });
+      return;
+    }
+    const entry = this.deps.queue.take(request.customerClientId);
+    const customer = entry === undefined ? undefined : this.deps.registry.get(entry.clientId ?? '');
+    if (customer === undefined) {
+      const requested = request.customerClientId || 'the oldest customer';
+      representative.channel.send({ sessionEnded: { sessionId: '', reason: `no waiting customer: ${requested} is not in the queue` } });
+      return;
+    }
+    this.broadcastQueue();
+    this.deps.broker.start(customer, representative);
+  }
+
+  private broadcastQueue(): void {
+    const entries = this.deps.queue.entries();
+    for (const representative of this.deps.registry.representatives()) {
+      representative.channel.send({ queueUpdate: { entries } });
+    }
+  }
+
+  private disconnected(client: ConnectedClient, close: ChannelClose): void {
+    const why = close.reason || `close code ${close.code}`;
+    if (!this.deps.registry.isCurrent(client)) {
+      client.logger.debug({ code: close.code }, 'replaced control channel closed');
+      return;
+    }
+    this.deps.registry.remove(client);
+    this.leave(client, why);
+    client.logger.info({ code: close.code, reason: close.reason, local: close.local }, 'client offline');
+  }
+
+  /** Takes a client out of the queue and ends its session. */
+  private leave(client: ConnectedClient, why: string): void {
+    if (this.deps.queue.remove(client.clientId)) this.broadcastQueue();
+    this.deps.broker.clientGone(client, why);
+  }
+}

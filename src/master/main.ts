@@ -1,0 +1,104 @@
+import type { NodeProcessConfig } from '../config/node-config.js';
+import { readSecretFile } from '../config/secret-file.js';
+import { createLogger, type Logger } from '../logging/logger.js';
+import { ensureClusterCerts } from '../net/certs.js';
+import { createClusterLookup } from '../net/lookup.js';
+import { installShutdown, sendToParent, serveParentRequests } from '../util/ipc.js';
+import { errorMessage } from '../util/errors.js';
+import { loadOrCreateIdentity } from './appliance-identity.js';
+import { PRIMARY_TERM } from './appliance-link.js';
+import { ApplianceLinks } from './appliance-links.js';
+import { ClientRegistry } from './client-registry.js';
+import { ClusterConfigStore } from './cluster-config-store.js';
+import { ControlChannelServer } from './control-channel.js';
+import { buildInitialConfig, readSessionKey } from './initial-cluster-config.js';
+import { NodeSelection } from './node-selection.js';
+import { SessionBroker } from './session-broker.js';
+import { StatusHistory } from './status-history.js';
+import { connectedClientsReport, statusReport } from './status-report.js';
+import { SupportQueue } from './support-queue.js';
+
+/**
+ * Runs the primary master until it is stopped: loads the data folder, opens
+ * the control channel on the public address, and links to every traffic
+ * node. Resolves once the master is serving; a failure to start rejects.
+ */
+export async function runNode(config: NodeProcessConfig): Promise<void> {
+  const logger = createLogger({ name: config.name, file: config.logFile });
+  try {
+    await startMaster(config, logger);
+  } catch (error) {
+    logger.error({ err: errorMessage(error) }, 'master failed to start');
+    throw error;
+  }
+}
+
+async function startMaster(config: NodeProcessConfig, logger: Logger): Promise<void> {
+  const seed = config.cluster;
+  if (seed === undefined) throw new Error(`node config of ${config.name}: cluster is missing; a master needs the cluster seed`);
+  logger.info({ role: 'primary', public: config.public, internal: config.internal, dataDir: config.dataDir, seed: seed.seed }, 'master starting');
+
+  const identity = await loadOrCreateIdentity({ logger }, config.dataDir);
+  const history = await StatusHistory.open({ logger }, config.dataDir);
+  const store = await ClusterConfigStore.open({ logger, history }, {
+    dataDir: config.dataDir,
+    initial: async () => buildInitialConfig(config, identity.guid, await readSessionKey(seed.sessionKeyFile)),
+  });
+  // TODO: the configuration counts as synced at start, so version 1 reaches every node when it joins.
+  // An explicit Sync Now in the admin API replaces this.
+  if (store.syncRequired) await store.markSynced();
+  const synced = store.synced!;
+
+  const psk = await readSecretFile(config.pskFile, 'pskFile');
+  const certs = await ensureClusterCerts(config.certsDir);
+  const lookup = createClusterLookup({ server: config.dns, localAddress: config.internal.address, logger: logger.child({ component: 'dns' }) });
+
+  const selection = new NodeSelection({ logger: logger.child({ component: 'chooser' }) }, { config: synced, seed: seed.seed });
+  const registry = new ClientRegistry();
+  const queue = new SupportQueue();
+  const broker = new SessionBroker({ logger, registry, selection, config: () => synced });
+
+  const links = new ApplianceLinks(
+    {
+      logger,
+      history,
+      lookup,
+      ca: certs.ca,
+      psk,
+      self: { name: config.name, guid: identity.guid },
+      syncedConfig: () => store.synced,
+      onClientReport: (node, report) => broker.recordClientReport(node, report),
+    },
+    { members: synced.members.filter((member) => member.role === 'traffic'), localAddress: config.internal.address, heartbeat: config.heartbeat },
+  );
+  links.on('change', (state) => selection.update(state));
+
+  const control = new ControlChannelServer(
+    {
+      logger,
+      registry,
+      queue,
+      broker,
+      welcome: () => ({ masterName: config.name, term: PRIMARY_TERM, p2pEnabled: synced.p2pEnabled, stunServer: synced.stunServer }),
+    },
+    { address: config.public.address, port: config.public.port, tls: { cert: certs.cert, key: certs.key }, heartbeat: config.heartbeat },
+  );
+  const publicPort = await control.listen();
+  links.start();
+
+  serveParentRequests(logger, {
+    status: () => statusReport({ name: config.name, guid: identity.guid, store, links }),
+    'status-history': () => history.list(),
+    'connected-clients': () => connectedClientsReport(registry, broker),
+  });
+  installShutdown(logger, async (reason) => {
+    logger.info({ reason }, 'closing control channel and appliance links');
+    await Promise.all([control.close(), links.stop()]);
+    await history.flush();
+  });
+
+  // NOTE: the master does not listen on its internal address yet; a backup master will connect there.
+  const info = { public: { ...config.public, port: publicPort }, internal: config.internal };
+  sendToParent({ type: 'ready', role: 'master', name: config.name, pid: process.pid, info });
+  logger.info({ public: info.public, nodes: links.states().length, configVersion: store.current.version, syncedVersion: store.syncedVersion }, 'master ready');
+}

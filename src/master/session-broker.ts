@@ -1,0 +1,265 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../logging/logger.js';
+import { ProtocolError } from '../protocol/envelope.js';
+import { ErrorCode, StreamDirection, type ClusterConfig, type IAssignment, type atlas } from '../protocol/messages.js';
+import { DEFAULT_TICKET_TTL_MS, issueTicket } from '../protocol/tickets.js';
+import type { Choice, ChoiceReason } from '../routing/index.js';
+import { roleName, type ClientRegistry, type ConnectedClient } from './client-registry.js';
+import { toWireReason, type NodeSelection } from './node-selection.js';
+
+export const CUSTOMER_SCREEN_STREAM = 'customer-screen';
+export const REP_SCREEN_STREAM = 'rep-screen';
+
+/** One connection a participant must open, as the connected-clients report lists it. */
+export interface SessionConnection {
+  kind: 'home' | 'cross';
+  node: string;
+  stream: string;
+  direction: 'publish' | 'subscribe';
+  reason: string;
+  /** True while the traffic node reports the connection open. */
+  connected: boolean;
+  /** Path the client reported for the stream ("direct" or "relay"); empty until it reports one. */
+  path: string;
+}
+
+export interface SessionRecord {
+  id: string;
+  customerId: string;
+  representativeId: string;
+  customerNode: string;
+  representativeNode: string;
+  /** Reason for the representative's home node, which the customer's Show My Screen connection also uses. */
+  representativeReason: ChoiceReason;
+  startedAtMs: number;
+  connections: Map<string, SessionConnection[]>;
+  logger: Logger;
+}
+
+export interface SessionBrokerDeps {
+  logger: Logger;
+  registry: ClientRegistry;
+  selection: NodeSelection;
+  /** Last synced configuration: node public addresses and the session key. */
+  config: () => ClusterConfig;
+}
+
+export interface SessionBrokerOptions {
+  ticketTtlMs?: number;
+}
+
+/**
+ * Starts, changes and ends support sessions: chooses both home traffic
+ * nodes, issues a ticket for every connection a participant must open, and
+ * sends both participants their assignments. Stream bytes never pass through the master.
+ */
+export class SessionBroker {
+  private readonly sessions = new Map<string, SessionRecord>();
+  private readonly ticketTtlMs: number;
+
+  constructor(private readonly deps: SessionBrokerDeps, options: SessionBrokerOptions = {}) {
+    this.ticketTtlMs = options.ticketTtlMs ?? DEFAULT_TICKET_TTL_MS;
+  }
+
+  get(sessionId: string): SessionRecord | undefined {
+    return this.sessions.get(sessionId);
+  }
+
+  list(): SessionRecord[] {
+    return [...this.sessions.values()];
+  }
+
+  /**
+   * Starts a session between a waiting customer and a representative. When
+   * no traffic node can be chosen for either participant, both get
+   * SessionEnded with the reason and their control channels stay open.
+   */
+  start(customer: ConnectedClient, representative: ConnectedClient): SessionRecord | undefined {
+    const id = `s-${randomBytes(8).toString('hex')}`;
+    const logger = this.deps.logger.child({ session: id });
+    const customerChoice = this.chooseFor(customer, id);
+    const representativeChoice = this.chooseFor(representative, id);
+
+    if (customerChoice.kind !== 'node' || representativeChoice.kind !== 'node') {
+      const reason = refusalReason(customerChoice, 'customer') ?? refusalReason(representativeChoice, 'representative') ?? 'no traffic node available';
+      logger.warn({ customer: customer.clientId, representative: representative.clientId, reason }, 'session not started');
+      for (const client of [customer, representative]) client.channel.send({ sessionEnded: { sessionId: id, reason } });
+      return undefined;
+    }
+
+    const session: SessionRecord = {
+      id,
+      customerId: customer.clientId,
+      representativeId: representative.clientId,
+      customerNode: customerChoice.node,
+      representativeNode: representativeChoice.node,
+      representativeReason: representativeChoice.reason,
+      startedAtMs: Date.now(),
+      connections: new Map(),
+      logger,
+    };
+    this.sessions.set(id, session);
+    customer.sessionId = id;
+    representative.sessionId = id;
+
+    const customerAssignments = [
+      this.assign(session, customer, 'home', customerChoice.node, CUSTOMER_SCREEN_STREAM, 'publish', customerChoice.reason),
+    ];
+    const representativeAssignments = [
+      this.assign(session, representative, 'home', representativeChoice.node, REP_SCREEN_STREAM, 'publish', representativeChoice.reason),
+      this.assign(session, representative, 'cross', customerChoice.node, CUSTOMER_SCREEN_STREAM, 'subscribe', customerChoice.reason),
+    ];
+    customer.channel.send({
+      sessionStart: { sessionId: id, peerClientId: representative.clientId, peerDisplayName: representative.displayName, assignments: customerAssignments },
+    });
+    representative.channel.send({
+      sessionStart: { sessionId: id, peerClientId: customer.clientId, peerDisplayName: customer.displayName, assignments: representativeAssignments },
+    });
+    logger.info({ customer: customer.clientId, customerNode: session.customerNode, representative: representative.clientId, representativeNode: session.representativeNode }, 'session started');
+    return session;
+  }
+
+  /** Sends the customer where to receive the representative's screen. */
+  showMyScreen(representative: ConnectedClient, sessionId: string): void {
+    const session = this.requireParticipant(representative, sessionId);
+    if (session === undefined) return;
+    if (session.representativeId !== representative.clientId) {
+      throw new ProtocolError(ErrorCode.ERROR_UNEXPECTED_MESSAGE, `ShowMyScreen must come from the representative of session ${sessionId}`);
+    }
+    const customer = this.deps.registry.get(session.customerId);
+    if (customer === undefined) return;
+
+    const assignment = this.assign(session, customer, 'cross', session.representativeNode, REP_SCREEN_STREAM, 'subscribe', session.representativeReason);
+    customer.channel.send({ screenShareStart: { sessionId, assignment } });
+    session.logger.info({ customer: customer.clientId, node: session.representativeNode }, 'screen share started');
+  }
+
+  /** Ends a session at a participant's request. */
+  endByParticipant(client: ConnectedClient, request: atlas.IEndSession): void {
+    const sessionId = request.sessionId ?? '';
+    const session = this.requireParticipant(client, sessionId);
+    if (session === undefined) return;
+    const detail = request.reason ? `: ${request.reason}` : '';
+    this.end(session, `ended by the ${roleName(client.role)} ${client.displayName || client.clientId}${detail}`);
+  }
+
+  /** Ends the session of a client whose control channel closed. */
+  clientGone(client: ConnectedClient, why: string): void {
+    const session = client.sessionId === undefined ? undefined : this.sessions.get(client.sessionId);
+    if (session === undefined) return;
+    this.end(session, `the ${roleName(client.role)} ${client.displayName || client.clientId} disconnected (${why})`);
+  }
+
+  /** Sends SessionEnded to both participants and removes the session. */
+  end(session: SessionRecord, reason: string): void {
+    if (!this.sessions.delete(session.id)) return;
+    for (const clientId of [session.customerId, session.representativeId]) {
+      const client = this.deps.registry.get(clientId);
+      if (client?.sessionId !== session.id) continue;
+      client.sessionId = undefined;
+      client.channel.send({ sessionEnded: { sessionId: session.id, reason } });
+    }
+    session.logger.info({ reason, durationMs: Date.now() - session.startedAtMs }, 'session ended');
+  }
+
+  /** Relays peer-to-peer signalling to the other participant, stamping the sender. */
+  relayPeerSignal(client: ConnectedClient, signal: atlas.IPeerSignal): void {
+    const session = this.requireParticipant(client, signal.sessionId ?? '');
+    if (session === undefined) return;
+    const peerId = client.clientId === session.customerId ? session.representativeId : session.customerId;
+    this.deps.registry.get(peerId)?.channel.send({ peerSignal: { ...signal, fromClientId: client.clientId, toClientId: peerId } });
+  }
+
+  /** Records the path a client reported for one of its streams. */
+  recordPath(client: ConnectedClient, report: atlas.IPathReport): void {
+    const session = this.requireParticipant(client, report.sessionId ?? '');
+    if (session === undefined) return;
+    for (const connection of session.connections.get(client.clientId) ?? []) {
+      if (connection.stream === report.stream) connection.path = report.path ?? '';
+    }
+    session.logger.info({ peer: client.clientId, stream: report.stream, path: report.path, node: report.node, reason: report.reason }, 'stream path reported');
+  }
+
+  /** Marks a connection open or closed as the traffic node reports it. */
+  recordClientReport(node: string, report: atlas.SessionClientReport): void {
+    const session = this.sessions.get(report.sessionId);
+    if (session === undefined) return;
+    const direction = report.direction === StreamDirection.DIRECTION_PUBLISH ? 'publish' : 'subscribe';
+    for (const connection of session.connections.get(report.participantId) ?? []) {
+      if (connection.node === node && connection.stream === report.stream && connection.direction === direction) {
+        connection.connected = report.connected;
+      }
+    }
+    session.logger.info({ node, peer: report.participantId, stream: report.stream, direction, clientIp: report.clientIp, connected: report.connected }, 'traffic node reported a session connection');
+  }
+
+  private chooseFor(client: ConnectedClient, sessionId: string): Choice {
+    const choice = this.deps.selection.choose(client.address, client.utcOffsetMinutes);
+    const logger = client.logger.child({ session: sessionId });
+    const node = choice.kind === 'node' ? choice.node : undefined;
+    logger.info({ kind: choice.kind, node, reason: choice.reason.text, method: choice.reason.method, clientIp: client.address, utcOffsetMinutes: client.utcOffsetMinutes }, 'traffic node choice');
+    return choice;
+  }
+
+  private assign(
+    session: SessionRecord,
+    client: ConnectedClient,
+    kind: 'home' | 'cross',
+    node: string,
+    stream: string,
+    direction: 'publish' | 'subscribe',
+    reason: ChoiceReason,
+  ): IAssignment {
+    const config = this.deps.config();
+    const member = config.members.find((candidate) => candidate.name === node);
+    if (member === undefined) throw new Error(`traffic node ${node} is not in configuration version ${config.version}`);
+    const wireDirection = direction === 'publish' ? StreamDirection.DIRECTION_PUBLISH : StreamDirection.DIRECTION_SUBSCRIBE;
+    const ticket = issueTicket(
+      config.sessionKey,
+      { sessionId: session.id, participantId: client.clientId, role: client.role, stream, direction: wireDirection, node, reason: reason.text },
+      Date.now(),
+      this.ticketTtlMs,
+    );
+
+    const connections = session.connections.get(client.clientId) ?? [];
+    const kept = connections.filter((connection) => !(connection.stream === stream && connection.direction === direction));
+    kept.push({ kind, node, stream, direction, reason: reason.text, connected: false, path: '' });
+    session.connections.set(client.clientId, kept);
+
+    return {
+      kind,
+      node,
+      host: member.publicHost,
+      port: member.publicPort,
+      stream,
+      direction: wireDirection,
+      ticket,
+      reason: toWireReason(reason),
+      srvName: '',
+      tlsName: member.publicHost,
+    };
+  }
+
+  /**
+   * Returns the session if `client` takes part in it. A session that ended
+   * in the meantime is an expected race, so the client gets SessionEnded
+   * and its control channel stays open.
+   */
+  private requireParticipant(client: ConnectedClient, sessionId: string): SessionRecord | undefined {
+    const session = this.sessions.get(sessionId);
+    if (session !== undefined && (session.customerId === client.clientId || session.representativeId === client.clientId)) return session;
+    client.channel.send({ sessionEnded: { sessionId, reason: `session ${sessionId || '(empty id)'} is not active for this client` } });
+    return undefined;
+  }
+}
+
+/** Returns the reason a choice cannot start a session, or undefined when it names a node. */
+function refusalReason(choice: Choice, participant: string): string | undefined {
+  if (choice.kind === 'none') return `no traffic node available for the ${participant}: ${choice.reason.text}`;
+  if (choice.kind === 'delegated') {
+    // TODO: srv, a-record and anycast must send the client a DNS name or the anycast address,
+    // then learn the home node from the node's SessionClientReport. Until then they are rejected here.
+    return `traffic node method ${choice.method} is not supported yet by this master`;
+  }
+  return undefined;
+}
