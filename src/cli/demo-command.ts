@@ -1,0 +1,116 @@
+import { parseArgs } from 'node:util';
+import type { Topology } from '../config/topology.js';
+import { loadTopology } from '../config/topology-validation.js';
+import { ConfigError, errorMessage } from '../util/errors.js';
+import { formatDemoReport } from '../launcher/demo-report.js';
+import { runDemo } from '../launcher/demo-scenario.js';
+import { rm } from 'node:fs/promises';
+
+export const DEMO_USAGE = `usage: atlas-sim demo [options]
+
+Starts a cluster (the default one: a master, two US and two EU traffic nodes,
+DNS, a US representative and an EU customer), runs one support session with
+Show My Screen, prints where every connection and stream went, checks it
+against the routing rules, and stops every process. Exits 0 only when every
+check passes.
+
+options:
+  --json            print one JSON document (connections, streams, nodes,
+                    verdict, seed, ...) instead of tables
+  --topology FILE   topology JSON file (default: the built-in default cluster,
+                    as in topologies/default.json)
+  --seed S          seed of every random choice (default: random, printed)
+  --frames N        frames per screen stream (default: the topology's, 300)
+  --run-dir DIR     run folder for configs, keys and logs
+                    (default: runs/<timestamp>-<id> under the project)
+  --keep-run-dir    keep the run folder after a passing run; a failing run
+                    always keeps it
+  --help            print this text
+`;
+
+interface DemoArgs {
+  json: boolean;
+  topologyFile?: string;
+  seed?: string;
+  frames?: number;
+  runDir?: string;
+  keepRunDir: boolean;
+}
+
+function parseDemoArgs(argv: string[]): DemoArgs | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        json: { type: 'boolean' },
+        topology: { type: 'string' },
+        seed: { type: 'string' },
+        frames: { type: 'string' },
+        'run-dir': { type: 'string' },
+        'keep-run-dir': { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
+    }));
+  } catch (error) {
+    throw new ConfigError(`${errorMessage(error)}; run \`atlas-sim demo --help\` for the options`);
+  }
+  if (values.help === true) return 'help';
+
+  let frames: number | undefined;
+  if (values.frames !== undefined) {
+    frames = Number(values.frames);
+    if (!/^\d+$/.test(values.frames) || frames < 1) throw new ConfigError(`--frames "${values.frames}" is invalid; pass a positive integer such as 300`);
+  }
+  return {
+    json: values.json === true,
+    topologyFile: values.topology,
+    seed: values.seed,
+    frames,
+    runDir: values['run-dir'],
+    keepRunDir: values['keep-run-dir'] === true,
+  };
+}
+
+/** `atlas-sim demo`: runs the demo scenario and prints its report; exit code 0 only when the verdict passes. */
+export async function main(argv: string[]): Promise<number> {
+  let args: DemoArgs | 'help';
+  let topology: Topology | undefined;
+  try {
+    args = parseDemoArgs(argv);
+    if (args === 'help') {
+      process.stdout.write(DEMO_USAGE);
+      return 0;
+    }
+    if (args.topologyFile !== undefined) {
+      const loaded = await loadTopology(args.topologyFile);
+      topology = loaded.topology;
+      for (const warning of loaded.warnings) console.error(`warning: ${warning}`);
+    }
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`atlas-sim demo: ${error.message}`);
+    return 2;
+  }
+
+  const json = args.json;
+  const report = await runDemo({
+    topology,
+    runDir: args.runDir,
+    seed: args.seed,
+    frames: args.frames === undefined ? undefined : { count: args.frames },
+    onStep: json ? undefined : (line) => console.log(`- ${line}`),
+  });
+
+  const keep = args.keepRunDir || !report.verdict.ok;
+  if (!keep) await rm(report.runDir, { recursive: true, force: true });
+
+  if (json) {
+    console.log(JSON.stringify({ ...report, runDirKept: keep }, null, 2));
+  } else {
+    console.log(formatDemoReport(report));
+    console.log(keep ? `Run folder (configs, keys, JSON logs): ${report.runDir}` : `Run folder ${report.runDir} removed; pass --keep-run-dir to keep its logs`);
+  }
+  return report.verdict.ok ? 0 : 1;
+}

@@ -1,0 +1,201 @@
+import type { ClusterProcessInfo } from '../config/cluster-info.js';
+import type { AutoActions, ClientProcessConfig } from '../config/client-config.js';
+import { SITE_HOSTNAME, ZONE, nodeHostname } from '../config/constants.js';
+import type { NodeProcessConfig, TrafficMemberSeed } from '../config/node-config.js';
+import type { ClientSpec, FramesSpec, Topology } from '../config/topology.js';
+import type { DnsProcessConfig } from '../dns/dns-config.js';
+import type { ZoneDefinition } from '../dns/zone.js';
+import { HOST_OCTETS, MAX_TRAFFIC_NODES, type AddressBlock } from './address-block.js';
+import type { PortPlan } from './ports.js';
+import type { RunFolder } from './run-folder.js';
+
+/** Name and hostname label of the cluster DNS server process. */
+export const DNS_PROCESS_NAME = 'dns';
+
+/** One appliance process: its config file content and where it is written. */
+export interface PlannedNode {
+  name: string;
+  role: 'master' | 'traffic';
+  configFile: string;
+  config: NodeProcessConfig;
+}
+
+/** Every process of a cluster before it starts, with the files the launcher writes for it. */
+export interface ClusterPlan {
+  dns: { configFile: string; config: DnsProcessConfig };
+  master: PlannedNode;
+  trafficNodes: PlannedNode[];
+  site: { host: string; port: number };
+}
+
+export interface PlanInputs {
+  topology: Topology;
+  seed: string;
+  block: AddressBlock;
+  ports: PortPlan;
+  folder: RunFolder;
+  certsDir: string;
+}
+
+/** Addresses of the appliances in a block, in topology order, master first; used to check ports before planning. */
+export function applianceAddresses(topology: Topology, block: AddressBlock): string[] {
+  return [block.address(HOST_OCTETS.master), ...topology.trafficNodes.map((_node, position) => block.trafficNodeAddress(position))];
+}
+
+/**
+ * Lays out the cluster: addresses from the block (master .1, traffic nodes
+ * from .10, DNS .53), one port pair for every appliance, the DNS zone, and the
+ * config of every process.
+ */
+export function planCluster(inputs: PlanInputs): ClusterPlan {
+  const { topology, block, ports, folder } = inputs;
+  if (topology.trafficNodes.length > MAX_TRAFFIC_NODES) {
+    throw new Error(`trafficNodes lists ${topology.trafficNodes.length} nodes; one cluster supports at most ${MAX_TRAFFIC_NODES}; split them into several clusters`);
+  }
+  const dnsAddress = block.address(HOST_OCTETS.dns);
+  const shared = {
+    dns: { address: dnsAddress, port: ports.dns },
+    certsDir: inputs.certsDir,
+    pskFile: folder.pskFile,
+    heartbeat: topology.heartbeat,
+  };
+
+  const trafficNodes = topology.trafficNodes.map((spec, position): PlannedNode => {
+    const address = block.trafficNodeAddress(position);
+    return {
+      name: spec.name,
+      role: 'traffic',
+      configFile: folder.configFile(spec.name),
+      config: {
+        role: 'traffic',
+        name: spec.name,
+        model: spec.model,
+        ...endpoints(spec.name, address, ports),
+        ...shared,
+        dataDir: folder.dataDir(spec.name),
+        logFile: folder.logFile(spec.name),
+      },
+    };
+  });
+
+  const masterSpec = topology.masters[0];
+  if (masterSpec === undefined) throw new Error('masters is empty; list one master');
+  const masterAddress = block.address(HOST_OCTETS.master);
+  const trafficSeeds = topology.trafficNodes.map((spec, position): TrafficMemberSeed => {
+    const node = trafficNodes[position]!;
+    return {
+      name: spec.name,
+      model: spec.model,
+      public: node.config.public,
+      internal: node.config.internal,
+      accepting: spec.accepting,
+      prefixes: spec.prefixes,
+      timezone: spec.timezone,
+      srvPriority: spec.srvPriority,
+      srvWeight: spec.srvWeight,
+    };
+  });
+  const master: PlannedNode = {
+    name: masterSpec.name,
+    role: 'master',
+    configFile: folder.configFile(masterSpec.name),
+    config: {
+      role: 'master',
+      name: masterSpec.name,
+      model: masterSpec.model,
+      ...endpoints(masterSpec.name, masterAddress, ports),
+      ...shared,
+      dataDir: folder.dataDir(masterSpec.name),
+      logFile: folder.logFile(masterSpec.name),
+      cluster: {
+        clusterName: topology.clusterName,
+        method: topology.method,
+        trafficNodes: trafficSeeds,
+        sessionKeyFile: folder.sessionKeyFile,
+        seed: inputs.seed,
+      },
+    },
+  };
+
+  const zone = buildZone(dnsAddress, master, trafficNodes);
+  return {
+    dns: {
+      configFile: folder.configFile(DNS_PROCESS_NAME),
+      config: { name: DNS_PROCESS_NAME, address: dnsAddress, port: ports.dns, zone, logFile: folder.logFile(DNS_PROCESS_NAME) },
+    },
+    master,
+    trafficNodes,
+    site: { host: SITE_HOSTNAME, port: ports.public },
+  };
+}
+
+function endpoints(name: string, address: string, ports: PortPlan): Pick<NodeProcessConfig, 'public' | 'internal'> {
+  const host = nodeHostname(name);
+  return { public: { host, address, port: ports.public }, internal: { host, address, port: ports.internal } };
+}
+
+/** Builds the zone: the site hostname points to the master, every node hostname to its own address. */
+export function buildZone(dnsAddress: string, master: PlannedNode, trafficNodes: PlannedNode[]): ZoneDefinition {
+  const a: Record<string, string[]> = {
+    [SITE_HOSTNAME]: [master.config.public.address],
+    [nodeHostname(DNS_PROCESS_NAME)]: [dnsAddress],
+  };
+  for (const node of [master, ...trafficNodes]) a[node.config.public.host] = [node.config.public.address];
+  // NOTE: no SRV records or split-horizon views yet, so the srv and a-record methods have nothing to resolve.
+  return { origin: ZONE, a };
+}
+
+/** A client to start: its topology entry plus what the launcher or a test may set for this process only. */
+export interface ClientStart extends ClientSpec {
+  /** Actions the client takes by itself; none by default, so a test or the demo drives it over IPC. */
+  auto?: AutoActions;
+  /** Frames of this client; the cluster's frames by default. */
+  frames?: FramesSpec;
+  /** Customer only: a session key from the session generation API. */
+  sessionKey?: string;
+}
+
+/** Builds the config file content of one client of a running cluster. */
+export function planClient(start: ClientStart, cluster: { site: ClusterPlan['site']; dns: { address: string; port: number }; certsDir: string; heartbeat: Topology['heartbeat']; frames: FramesSpec; folder: RunFolder }): ClientProcessConfig {
+  return {
+    role: start.role,
+    name: start.name,
+    displayName: start.displayName,
+    address: start.address,
+    site: cluster.site,
+    dns: cluster.dns,
+    certsDir: cluster.certsDir,
+    logFile: cluster.folder.logFile(start.name),
+    heartbeat: cluster.heartbeat,
+    frames: start.frames ?? cluster.frames,
+    auto: start.auto ?? {},
+    ...(start.sessionKey === undefined ? {} : { sessionKey: start.sessionKey }),
+  };
+}
+
+/**
+ * TZ environment value that makes a client process report this timezone's
+ * current offset. ICU (which Node.js uses for time zones) ignores POSIX TZ
+ * strings such as `UTC-05:30`, so whole-hour fixed offsets map to the IANA
+ * `Etc/GMT` zones, whose sign is inverted: +02:00 is `Etc/GMT-2`.
+ */
+export function clientTimezoneEnv(timezone: string): string {
+  const fixed = /^([+-])(\d{2}):00$/.exec(timezone);
+  if (fixed === null) return timezone;
+  const hours = Number(fixed[2]);
+  if (hours === 0) return 'Etc/UTC';
+  return `Etc/GMT${fixed[1] === '+' ? '-' : '+'}${hours}`;
+}
+
+/** Entry of cluster.json for a planned appliance. */
+export function nodeInfo(node: PlannedNode, pid: number): ClusterProcessInfo {
+  return {
+    name: node.name,
+    role: node.role,
+    hostname: node.config.public.host,
+    address: node.config.public.address,
+    ports: { public: node.config.public.port, internal: node.config.internal.port },
+    pid,
+    logFile: node.config.logFile ?? '',
+  };
+}

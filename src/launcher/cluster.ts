@@ -1,0 +1,282 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { writeFile } from 'node:fs/promises';
+import type { ClusterInfo, ClusterProcessInfo } from '../config/cluster-info.js';
+import { DEFAULT_TOPOLOGY } from '../config/default-topology.js';
+import { writeRandomSecretFile } from '../config/secret-file.js';
+import type { FramesSpec, Topology } from '../config/topology.js';
+import { validateClientSpec, validateTopology } from '../config/topology-validation.js';
+import { createLogger, type Logger } from '../logging/logger.js';
+import { ensureClusterCerts } from '../net/certs.js';
+import { errorMessage } from '../util/errors.js';
+import { allocateAddressBlock, HOST_OCTETS, type AddressBlock } from './address-block.js';
+import { DEFAULT_READY_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, describeExit, forkChild, type ChildEvent, type ChildExit, type ChildHandle, type ChildSpec } from './child-process.js';
+import { applianceAddresses, clientTimezoneEnv, DNS_PROCESS_NAME, nodeInfo, planClient, planCluster, type ClientStart, type ClusterPlan, type PlannedNode } from './cluster-plan.js';
+import { waitForFormation, DEFAULT_FORMATION_TIMEOUT_MS } from './formation.js';
+import { choosePorts, type PortPlan } from './ports.js';
+import { assertCliBuilt } from './project-root.js';
+import { prepareRunFolder, removeRunFolder, type RunFolder } from './run-folder.js';
+
+/** Time a process gets between SIGTERM and SIGKILL when the cluster closes. */
+export const STOP_GRACE_MS = 8_000;
+/** Name of the launcher's own log file in the run folder's logs/. */
+export const LAUNCHER_LOG_NAME = 'launcher';
+
+export interface StartClusterOptions {
+  /** Topology object or parsed JSON; validated and completed with defaults. The default cluster when absent. */
+  topology?: Topology | Record<string, unknown>;
+  /** Run folder; `<project root>/runs/<timestamp>-<id>` when absent. */
+  runDir?: string;
+  /** Seed of every random choice; overrides the topology's. Random when neither gives one. */
+  seed?: string;
+  /** Frame settings that override the topology's. */
+  frames?: Partial<FramesSpec>;
+  /** Start the topology's clients once the cluster has formed (default true). */
+  startClients?: boolean;
+  /** Certificate folder; certs/ at the project root when absent. */
+  certsDir?: string;
+  readyTimeoutMs?: number;
+  formationTimeoutMs?: number;
+}
+
+export interface CloseOptions {
+  /** Delete the run folder after every process has exited. */
+  removeRunDir?: boolean;
+}
+
+/** A process that exited while the cluster was running, not during close(). */
+export interface UnexpectedExit {
+  name: string;
+  role: string;
+  status: ChildExit;
+}
+
+/**
+ * A running cluster: every process the launcher started, reachable over IPC.
+ * Emits 'event' for each timeline event a process reports and 'exit' for
+ * each process that exits before close().
+ */
+export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [UnexpectedExit] }> {
+  /** DNS server, traffic nodes and master, by name, in start order. */
+  readonly nodes = new Map<string, ChildHandle>();
+  /** Clients by name, in start order. */
+  readonly clients = new Map<string, ChildHandle>();
+  readonly warnings: string[];
+  ports: PortPlan | undefined;
+  plan: ClusterPlan | undefined;
+
+  private block: AddressBlock | undefined;
+  private closing: Promise<void> | undefined;
+  private certsDir = '';
+  private readonly nodeInfos: ClusterProcessInfo[] = [];
+  private readonly clientInfos: ClusterProcessInfo[] = [];
+
+  constructor(
+    readonly topology: Topology,
+    readonly seed: string,
+    readonly folder: RunFolder,
+    readonly logger: Logger,
+    private readonly cliPath: string,
+    private readonly options: StartClusterOptions,
+    warnings: string[],
+  ) {
+    super();
+    this.warnings = warnings;
+  }
+
+  get runDir(): string {
+    return this.folder.dir;
+  }
+
+  /** Contents of cluster.json as last written. */
+  get info(): ClusterInfo {
+    const plan = this.requirePlan();
+    return {
+      clusterName: this.topology.clusterName,
+      seed: this.seed,
+      runDir: this.folder.dir,
+      site: plan.site,
+      dns: { address: plan.dns.config.address, port: plan.dns.config.port },
+      certsDir: this.certsDir,
+      heartbeat: this.topology.heartbeat,
+      frames: this.topology.frames,
+      nodes: [...this.nodeInfos],
+      clients: [...this.clientInfos],
+    };
+  }
+
+  /** Returns the process of that name (node or client); throws listing the known names. */
+  process(name: string): ChildHandle {
+    const handle = this.nodes.get(name) ?? this.clients.get(name);
+    if (handle === undefined) {
+      throw new Error(`no process named "${name}" in this cluster; known: ${[...this.nodes.keys(), ...this.clients.keys()].join(', ')}`);
+    }
+    return handle;
+  }
+
+  /** Sends a request to a node or client over IPC, such as request('master1', 'status'). */
+  request(name: string, command: string, args: Record<string, unknown> = {}, timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS): Promise<unknown> {
+    return this.process(name).request(command, args, timeoutMs);
+  }
+
+  /** Starts every process in order, or stops whatever started and rethrows. */
+  async start(): Promise<void> {
+    try {
+      await this.startNodes();
+      if (this.options.startClients !== false) {
+        await Promise.all(this.topology.clients.map((client) => this.startClient(client)));
+      }
+      this.logger.info({ runDir: this.runDir, nodes: [...this.nodes.keys()], clients: [...this.clients.keys()] }, 'cluster started');
+    } catch (error) {
+      this.logger.error({ err: errorMessage(error) }, 'cluster start failed; stopping every process started so far');
+      await this.close();
+      throw error;
+    }
+  }
+
+  /** Starts one more client once the cluster runs; the name must be new. */
+  async startClient(start: ClientStart): Promise<ChildHandle> {
+    const spec = validateClientSpec(start, `client ${start.name}`);
+    if (this.nodes.has(spec.name) || this.clients.has(spec.name)) throw new Error(`a process named "${spec.name}" already exists in this cluster; choose another client name`);
+    const plan = this.requirePlan();
+    const config = planClient({ ...start, ...spec }, {
+      site: plan.site,
+      dns: { address: plan.dns.config.address, port: plan.dns.config.port },
+      certsDir: this.certsDir,
+      heartbeat: this.topology.heartbeat,
+      frames: this.topology.frames,
+      folder: this.folder,
+    });
+    const configFile = this.folder.configFile(spec.name);
+    await writeJson(configFile, config);
+
+    const handle = await this.launch(this.clients, {
+      name: spec.name,
+      role: spec.role,
+      args: ['client', spec.role === 'representative' ? 'rep' : 'customer', '--config', configFile],
+      logFile: config.logFile ?? this.folder.logFile(spec.name),
+      env: { ...process.env, TZ: clientTimezoneEnv(spec.timezone) },
+    });
+    this.clientInfos.push({ name: spec.name, role: spec.role, hostname: '', address: spec.address, ports: {}, pid: handle.pid, logFile: handle.logFile });
+    await this.writeClusterInfo();
+    return handle;
+  }
+
+  /**
+   * Stops every process: SIGTERM, then SIGKILL for any still running after
+   * STOP_GRACE_MS; then releases the address block. Clients stop first so the
+   * nodes log their departure. Safe to call more than once.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    this.closing ??= this.stopAll();
+    return this.closing.then(async () => {
+      if (options.removeRunDir === true) await removeRunFolder(this.folder);
+    });
+  }
+
+  private async stopAll(): Promise<void> {
+    await stopGroup([...this.clients.values()], this.logger);
+    await stopGroup([...this.nodes.values()].reverse(), this.logger);
+    await this.block?.release();
+    this.logger.info('cluster stopped');
+  }
+
+  private async startNodes(): Promise<void> {
+    this.block = await allocateAddressBlock();
+    this.logger.info({ network: `${this.block.network}.0/24`, lockFile: this.block.lockFile }, 'address block reserved');
+
+    this.ports = await choosePorts(applianceAddresses(this.topology, this.block), this.block.address(HOST_OCTETS.dns));
+    if (this.ports.fallbackReason !== undefined) this.logger.warn({ ports: this.ports }, this.ports.fallbackReason);
+
+    this.certsDir = (await ensureClusterCerts(this.options.certsDir)).dir;
+    await writeRandomSecretFile(this.folder.pskFile);
+    await writeRandomSecretFile(this.folder.sessionKeyFile);
+
+    const plan = planCluster({ topology: this.topology, seed: this.seed, block: this.block, ports: this.ports, folder: this.folder, certsDir: this.certsDir });
+    this.plan = plan;
+    await writeJson(plan.dns.configFile, plan.dns.config);
+    for (const node of [...plan.trafficNodes, plan.master]) await writeJson(node.configFile, node.config);
+
+    const dns = await this.launch(this.nodes, { name: DNS_PROCESS_NAME, role: 'dns', args: ['dns', '--config', plan.dns.configFile], logFile: plan.dns.config.logFile ?? '' });
+    this.nodeInfos.push({ name: DNS_PROCESS_NAME, role: 'dns', hostname: `${DNS_PROCESS_NAME}.${plan.site.host}`, address: plan.dns.config.address, ports: { dns: plan.dns.config.port }, pid: dns.pid, logFile: dns.logFile });
+
+    await Promise.all(plan.trafficNodes.map((node) => this.launchAppliance(node)));
+    await this.launchAppliance(plan.master);
+
+    const formation = await waitForFormation(this.process(plan.master.name), plan.trafficNodes.map((node) => node.name), this.options.formationTimeoutMs ?? DEFAULT_FORMATION_TIMEOUT_MS);
+    this.logger.info({ master: plan.master.name, nodes: formation.online, elapsedMs: formation.elapsedMs }, 'cluster formed');
+    await this.writeClusterInfo();
+  }
+
+  private async launchAppliance(node: PlannedNode): Promise<void> {
+    const handle = await this.launch(this.nodes, { name: node.name, role: node.role, args: ['node', '--config', node.configFile], logFile: node.config.logFile ?? '' });
+    this.nodeInfos.push(nodeInfo(node, handle.pid));
+  }
+
+  /** Forks a process, registers it before waiting so close() always finds it, and waits for its ready message. */
+  private async launch(group: Map<string, ChildHandle>, spec: Omit<ChildSpec, 'cliPath'>): Promise<ChildHandle> {
+    const handle = forkChild({ ...spec, cliPath: this.cliPath });
+    group.set(spec.name, handle);
+    this.logger.info({ process: spec.name, role: spec.role, pid: handle.pid, args: spec.args }, 'process started');
+    handle.on('event', (event) => this.emit('event', event));
+    handle.once('exit', (status) => {
+      if (this.closing !== undefined) return;
+      this.logger.warn({ process: spec.name, role: spec.role, pid: handle.pid, exit: describeExit(status) }, 'process exited unexpectedly');
+      this.emit('exit', { name: spec.name, role: spec.role, status });
+    });
+    await handle.waitForReady(this.options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
+    this.logger.info({ process: spec.name, info: handle.readyInfo }, 'process ready');
+    return handle;
+  }
+
+  private async writeClusterInfo(): Promise<void> {
+    await writeJson(this.folder.clusterInfoFile, this.info);
+  }
+
+  private requirePlan(): ClusterPlan {
+    if (this.plan === undefined) throw new Error('the cluster has not been planned yet; await startCluster() first');
+    return this.plan;
+  }
+}
+
+/** SIGTERMs every running process of a group at once, then SIGKILLs those still running after the grace period. */
+async function stopGroup(handles: ChildHandle[], logger: Logger): Promise<void> {
+  const running = handles.filter((handle) => handle.running);
+  for (const handle of running) handle.kill('SIGTERM');
+  await Promise.all(
+    running.map(async (handle) => {
+      if ((await handle.waitForExit(STOP_GRACE_MS)) !== null) return;
+      logger.warn({ process: handle.name, pid: handle.pid, graceMs: STOP_GRACE_MS }, 'process ignored SIGTERM; sending SIGKILL');
+      handle.kill('SIGKILL');
+      await handle.waitForExit();
+    }),
+  );
+}
+
+async function writeJson(file: string, value: unknown): Promise<void> {
+  await writeFile(file, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * Starts a cluster: validates the topology, reserves a loopback /24, writes
+ * the run folder, then starts the DNS server, the traffic nodes and the
+ * master, waits until the master reports every traffic node online, and starts
+ * the clients. On failure every process already started is stopped before the
+ * error is thrown.
+ */
+export async function startCluster(options: StartClusterOptions = {}): Promise<Cluster> {
+  const cliPath = assertCliBuilt();
+  const { topology: validated, warnings } = validateTopology(options.topology ?? DEFAULT_TOPOLOGY, 'topology');
+  const topology: Topology = { ...validated, frames: { ...validated.frames, ...options.frames } };
+  if (options.frames !== undefined) validateTopology({ ...topology }, 'frames option');
+  const seed = options.seed ?? topology.seed ?? randomBytes(4).toString('hex');
+
+  const folder = await prepareRunFolder(options.runDir);
+  const logger = createLogger({ name: LAUNCHER_LOG_NAME, file: folder.logFile(LAUNCHER_LOG_NAME) });
+  logger.info({ clusterName: topology.clusterName, seed, runDir: folder.dir }, 'starting cluster');
+  for (const warning of warnings) logger.warn(warning);
+
+  const cluster = new Cluster(topology, seed, folder, logger, cliPath, options, warnings);
+  await cluster.start();
+  return cluster;
+}

@@ -1,0 +1,210 @@
+import { parseClientAddress, parsePrefixText, prefixContains } from '../routing/prefix.js';
+
+/** One connection a client reported: to the master, or a session connection to a traffic node. */
+export interface DemoConnection {
+  client: string;
+  role: 'customer' | 'representative';
+  address: string;
+  kind: 'master' | 'home' | 'cross';
+  node: string;
+  reason: string;
+  state: string;
+}
+
+/** One stream as its receiver counted it, with the publisher's own count beside it. */
+export interface DemoStream {
+  stream: string;
+  from: string;
+  to: string;
+  /** Traffic node the receiver's connection names. */
+  node: string;
+  /** Traffic node the publisher's connection names. */
+  publisherNode: string;
+  /** Frames the publisher reports sending; from its StreamEnd as the receiver saw it. */
+  framesSent: number | null;
+  received: number;
+  verified: number;
+  lost: number;
+  reordered: number;
+  duplicated: number;
+  corrupted: number;
+  done: boolean;
+  meanLatencyMs: number | null;
+}
+
+/** One session-channel client as a traffic node reported it. */
+export interface DemoNodeClient {
+  /** Launcher name of the client, or its client id when the launcher did not start it. */
+  client: string;
+  clientId: string;
+  address: string;
+  stream: string;
+  direction: 'publish' | 'subscribe';
+  reason: string;
+}
+
+/** A traffic node and the session-channel clients it reported while the session was live. */
+export interface DemoNode {
+  name: string;
+  address: string;
+  online: boolean;
+  accepting: boolean;
+  prefixes: string[];
+  clients: DemoNodeClient[];
+}
+
+export interface DemoCheck {
+  rule: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface DemoVerdict {
+  ok: boolean;
+  checks: DemoCheck[];
+}
+
+/** Everything the rules read. */
+export interface DemoObservation {
+  masterName: string;
+  frameCount: number;
+  connections: DemoConnection[];
+  streams: DemoStream[];
+  nodes: DemoNode[];
+}
+
+/**
+ * Returns the traffic nodes a client may have as its home node: among online
+ * accepting nodes, those with the longest prefix containing the client's
+ * address (any of them on a tie), or every candidate when no prefix matches.
+ */
+export function expectedHomeNodes(address: string, nodes: DemoNode[]): { nodes: string[]; rule: string } {
+  const candidates = nodes.filter((node) => node.online && node.accepting);
+  const client = parseClientAddress(address);
+  let bestLength = -1;
+  let best: string[] = [];
+  let bestPrefix = '';
+  for (const node of candidates) {
+    for (const line of node.prefixes) {
+      const prefix = parsePrefixText(line);
+      if (typeof prefix === 'string' || client === null || !prefixContains(prefix, client)) continue;
+      if (prefix.length > bestLength) {
+        bestLength = prefix.length;
+        best = [node.name];
+        bestPrefix = prefix.text;
+      } else if (prefix.length === bestLength && !best.includes(node.name)) {
+        best.push(node.name);
+      }
+    }
+  }
+  if (bestLength >= 0) return { nodes: best, rule: `longest prefix ${bestPrefix}` };
+  return { nodes: candidates.map((node) => node.name), rule: 'no prefix matches, any candidate' };
+}
+
+function connectionOf(observation: DemoObservation, role: DemoConnection['role'], kind: DemoConnection['kind']): DemoConnection | undefined {
+  return observation.connections.find((connection) => connection.role === role && connection.kind === kind);
+}
+
+function describe(connection: DemoConnection | undefined): string {
+  if (connection === undefined) return 'missing';
+  if (connection.node === '') return '(no node)';
+  return connection.node;
+}
+
+/** Applies every rule of the demo to what the cluster reported. */
+export function judgeDemo(observation: DemoObservation): DemoVerdict {
+  const checks: DemoCheck[] = [
+    ...checkMasterConnections(observation),
+    ...checkHomeNodes(observation),
+    ...checkCrossConnections(observation),
+    ...checkStreamPaths(observation),
+    ...checkFrames(observation),
+  ];
+  if (checks.length === 0) checks.push({ rule: 'observations', ok: false, detail: 'no connection or stream was reported' });
+  return { ok: checks.every((check) => check.ok), checks };
+}
+
+function checkMasterConnections(observation: DemoObservation): DemoCheck[] {
+  const clients = [...new Set(observation.connections.map((connection) => connection.client))];
+  return clients.map((client) => {
+    const master = observation.connections.find((connection) => connection.client === client && connection.kind === 'master');
+    return {
+      rule: `${client} control channel goes to the master`,
+      ok: master?.node === observation.masterName,
+      detail: `expected ${observation.masterName}, got ${describe(master)}`,
+    };
+  });
+}
+
+function checkHomeNodes(observation: DemoObservation): DemoCheck[] {
+  return observation.connections
+    .filter((connection) => connection.kind === 'home')
+    .map((home) => {
+      const expected = expectedHomeNodes(home.address, observation.nodes);
+      return {
+        rule: `${home.client} home node obeys the prefix rule`,
+        ok: expected.nodes.includes(home.node),
+        detail: `${home.address}: ${expected.rule} allows ${expected.nodes.join(', ') || 'no node'}; got ${describe(home)}`,
+      };
+    });
+}
+
+function checkCrossConnections(observation: DemoObservation): DemoCheck[] {
+  const customerHome = connectionOf(observation, 'customer', 'home');
+  const repHome = connectionOf(observation, 'representative', 'home');
+  const repCross = connectionOf(observation, 'representative', 'cross');
+  const customerCross = connectionOf(observation, 'customer', 'cross');
+  return [
+    {
+      rule: "representative's cross connection goes to the customer's home node",
+      ok: repCross !== undefined && repCross.node === customerHome?.node,
+      detail: `customer home ${describe(customerHome)}, representative cross ${describe(repCross)}`,
+    },
+    {
+      rule: "customer's screen-share connection goes to the representative's home node",
+      ok: customerCross !== undefined && customerCross.node === repHome?.node,
+      detail: `representative home ${describe(repHome)}, customer cross ${describe(customerCross)}`,
+    },
+  ];
+}
+
+function checkStreamPaths(observation: DemoObservation): DemoCheck[] {
+  const checks: DemoCheck[] = [];
+  for (const stream of observation.streams) {
+    checks.push({
+      rule: `${stream.stream} enters and leaves through one node`,
+      ok: stream.node !== '' && stream.node === stream.publisherNode,
+      detail: `publisher ${stream.from} on ${stream.publisherNode || '(no node)'}, receiver ${stream.to} on ${stream.node || '(no node)'}`,
+    });
+    for (const [client, direction, node] of [
+      [stream.from, 'publish', stream.publisherNode],
+      [stream.to, 'subscribe', stream.node],
+    ] as const) {
+      const reportedBy = observation.nodes
+        .filter((candidate) => candidate.clients.some((entry) => entry.client === client && entry.stream === stream.stream && entry.direction === direction))
+        .map((candidate) => candidate.name);
+      checks.push({
+        rule: `${stream.stream} ${direction} connection of ${client} is on the node it names`,
+        ok: reportedBy.length === 1 && reportedBy[0] === node,
+        detail: `${client} names ${node || '(no node)'}; reported by ${reportedBy.join(', ') || 'no node'}`,
+      });
+    }
+  }
+  return checks;
+}
+
+function checkFrames(observation: DemoObservation): DemoCheck[] {
+  return observation.streams.map((stream) => {
+    const ok =
+      stream.done &&
+      stream.framesSent === observation.frameCount &&
+      stream.verified === stream.framesSent &&
+      stream.lost === 0 &&
+      stream.corrupted === 0;
+    return {
+      rule: `${stream.stream} delivered every frame intact`,
+      ok,
+      detail: `expected ${observation.frameCount}, sent ${String(stream.framesSent)}, verified ${stream.verified}, lost ${stream.lost}, corrupted ${stream.corrupted}${stream.done ? '' : ', stream not finished'}`,
+    };
+  });
+}

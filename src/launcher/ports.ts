@@ -1,0 +1,106 @@
+import { randomInt } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
+
+/** Client-facing port of masters and traffic nodes, as in the real product. */
+export const STANDARD_PUBLIC_PORT = 443;
+/** Appliance channel port, as in the real product. */
+export const STANDARD_INTERNAL_PORT = 8443;
+export const STANDARD_DNS_PORT = 53;
+
+/** Fallback ports are drawn from FALLBACK_PORT_FIRST..FALLBACK_PORT_FIRST + FALLBACK_PORT_SPAN - 1. */
+const FALLBACK_PORT_FIRST = 20_000;
+const FALLBACK_PORT_SPAN = 10_000;
+/** The internal port of a fallback pair is the public port plus this offset. */
+const FALLBACK_INTERNAL_OFFSET = 10_000;
+const FALLBACK_DNS_FIRST = 40_000;
+const FALLBACK_ATTEMPTS = 50;
+
+/** Ports of one cluster: every appliance listens on the same pair on its own address. */
+export interface PortPlan {
+  public: number;
+  internal: number;
+  dns: number;
+  /** Reason fallback ports were chosen; absent when the standard ports are used. */
+  fallbackReason?: string;
+}
+
+/**
+ * Chooses the cluster's ports. Uses 443/8443 and 53 when this process can bind
+ * them on every address (root or CAP_NET_BIND_SERVICE), otherwise one fallback
+ * pair and one DNS port checked free on every address.
+ */
+export async function choosePorts(applianceAddresses: string[], dnsAddress: string): Promise<PortPlan> {
+  const reasons: string[] = [];
+
+  let publicPort = STANDARD_PUBLIC_PORT;
+  let internalPort = STANDARD_INTERNAL_PORT;
+  if (!(await canBindTcpEverywhere(applianceAddresses, [STANDARD_PUBLIC_PORT, STANDARD_INTERNAL_PORT]))) {
+    [publicPort, internalPort] = await findFallbackPair(applianceAddresses);
+    reasons.push(`ports ${STANDARD_PUBLIC_PORT}/${STANDARD_INTERNAL_PORT} cannot be bound (they need root or CAP_NET_BIND_SERVICE), so appliances use ${publicPort}/${internalPort}`);
+  }
+
+  let dnsPort = STANDARD_DNS_PORT;
+  if (!(await canBindDns(dnsAddress, STANDARD_DNS_PORT))) {
+    dnsPort = await findFallbackDnsPort(dnsAddress);
+    reasons.push(`DNS port ${STANDARD_DNS_PORT} cannot be bound, so the DNS server uses ${dnsPort}`);
+  }
+
+  return reasons.length === 0
+    ? { public: publicPort, internal: internalPort, dns: dnsPort }
+    : { public: publicPort, internal: internalPort, dns: dnsPort, fallbackReason: reasons.join('; ') };
+}
+
+async function findFallbackPair(addresses: string[]): Promise<[number, number]> {
+  for (let attempt = 0; attempt < FALLBACK_ATTEMPTS; attempt += 1) {
+    const publicPort = FALLBACK_PORT_FIRST + randomInt(FALLBACK_PORT_SPAN);
+    const internalPort = publicPort + FALLBACK_INTERNAL_OFFSET;
+    if (await canBindTcpEverywhere(addresses, [publicPort, internalPort])) return [publicPort, internalPort];
+  }
+  throw new Error(`no free fallback port pair found on ${addresses.join(', ')} after ${FALLBACK_ATTEMPTS} attempts; run as root or free ports ${FALLBACK_PORT_FIRST}-${FALLBACK_PORT_FIRST + FALLBACK_PORT_SPAN + FALLBACK_INTERNAL_OFFSET - 1}`);
+}
+
+async function findFallbackDnsPort(address: string): Promise<number> {
+  for (let attempt = 0; attempt < FALLBACK_ATTEMPTS; attempt += 1) {
+    const port = FALLBACK_DNS_FIRST + randomInt(FALLBACK_PORT_SPAN);
+    if (await canBindDns(address, port)) return port;
+  }
+  throw new Error(`no free fallback DNS port found on ${address} after ${FALLBACK_ATTEMPTS} attempts; run as root or free ports ${FALLBACK_DNS_FIRST}-${FALLBACK_DNS_FIRST + FALLBACK_PORT_SPAN - 1}`);
+}
+
+async function canBindTcpEverywhere(addresses: string[], ports: number[]): Promise<boolean> {
+  for (const address of addresses) {
+    for (const port of ports) {
+      if (!(await canBindTcp(address, port))) return false;
+    }
+  }
+  return true;
+}
+
+async function canBindDns(address: string, port: number): Promise<boolean> {
+  return (await canBindTcp(address, port)) && (await canBindUdp(address, port));
+}
+
+/** Listens on address:port and closes again; false on EACCES, EADDRINUSE or any other bind error. */
+export function canBindTcp(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ host: address, port, exclusive: true }, () => {
+      server.close(() => resolve(true));
+    });
+  });
+}
+
+export function canBindUdp(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createSocket('udp4');
+    socket.once('error', () => {
+      socket.close();
+      resolve(false);
+    });
+    socket.bind({ address, port, exclusive: true }, () => {
+      socket.close(() => resolve(true));
+    });
+  });
+}

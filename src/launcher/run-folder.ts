@@ -1,0 +1,58 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { CLUSTER_INFO_FILE } from '../config/cluster-info.js';
+import { projectRoot } from './project-root.js';
+
+/** Paths inside one cluster's run folder. */
+export interface RunFolder {
+  dir: string;
+  /** True when the launcher made the folder itself (not given by the caller). */
+  created: boolean;
+  clusterInfoFile: string;
+  /** Inter-appliance pre-shared key, hex, mode 0600. */
+  pskFile: string;
+  /** Cluster session key that signs session tickets, hex, mode 0600. */
+  sessionKeyFile: string;
+  configFile(name: string): string;
+  logFile(name: string): string;
+  dataDir(name: string): string;
+}
+
+/** Returns `<project root>/runs/<UTC timestamp>-<6 hex digits>`, such as runs/20261204-195312-a1b2c3. */
+export function defaultRunDir(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return join(projectRoot(), 'runs', `${stamp}-${randomBytes(3).toString('hex')}`);
+}
+
+/**
+ * Creates the run folder with its config/, logs/ and data/ subfolders. A given
+ * folder may exist but must not hold another cluster's cluster.json.
+ */
+export async function prepareRunFolder(runDir?: string): Promise<RunFolder> {
+  const dir = resolve(runDir ?? defaultRunDir());
+  const entries = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  });
+  if (entries?.includes(CLUSTER_INFO_FILE) === true) {
+    throw new Error(`run folder ${dir} already contains ${CLUSTER_INFO_FILE} from another cluster; pass a new or empty folder`);
+  }
+
+  for (const sub of ['config', 'logs', 'data']) await mkdir(join(dir, sub), { recursive: true });
+  return {
+    dir,
+    created: entries === null,
+    clusterInfoFile: join(dir, CLUSTER_INFO_FILE),
+    pskFile: join(dir, 'psk.key'),
+    sessionKeyFile: join(dir, 'session.key'),
+    configFile: (name) => join(dir, 'config', `${name}.json`),
+    logFile: (name) => join(dir, 'logs', `${name}.log`),
+    dataDir: (name) => join(dir, 'data', name),
+  };
+}
+
+/** Deletes the run folder and everything in it. */
+export async function removeRunFolder(folder: RunFolder): Promise<void> {
+  await rm(folder.dir, { recursive: true, force: true });
+}
