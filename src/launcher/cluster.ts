@@ -100,7 +100,7 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
       certsDir: this.certsDir,
       heartbeat: this.topology.heartbeat,
       frames: this.topology.frames,
-      nodes: [...this.nodeInfos],
+      nodes: this.sortedNodeInfos(),
       clients: [...this.clientInfos],
     };
   }
@@ -227,6 +227,12 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     await handle.waitForReady(this.options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
     this.logger.info({ process: spec.name, info: handle.readyInfo }, 'process ready');
     return handle;
+  }
+
+  /** Node entries in a fixed order: DNS, master, then traffic nodes as the topology lists them. */
+  private sortedNodeInfos(): ClusterProcessInfo[] {
+    const order = [DNS_PROCESS_NAME, ...this.topology.masters.map((node) => node.name), ...this.topology.trafficNodes.map((node) => node.name)];
+    return [...this.nodeInfos].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
   }
 
   private async writeClusterInfo(): Promise<void> {
