@@ -203,19 +203,19 @@ export class ControlChannelServer {
   }
 
   private disconnected(client: ConnectedClient, close: ChannelClose): void {
-    const why = close.reason || `close code ${close.code}`;
+    const cause = close.reason || `close code ${close.code}`;
     if (!this.deps.registry.isCurrent(client)) {
       client.logger.debug({ code: close.code }, 'replaced control channel closed');
       return;
     }
     this.deps.registry.remove(client);
-    this.leave(client, why);
+    this.leave(client, cause);
     client.logger.info({ code: close.code, reason: close.reason, local: close.local }, 'client offline');
   }
 
   /** Takes a client out of the queue and ends its session. */
-  private leave(client: ConnectedClient, why: string): void {
+  private leave(client: ConnectedClient, cause: string): void {
     if (this.deps.queue.remove(client.clientId)) this.broadcastQueue();
-    this.deps.broker.clientGone(client, why);
+    this.deps.broker.clientGone(client, cause);
   }
 }

@@ -1,7 +1,7 @@
 import type { NodeProcessConfig } from '../config/node-config.js';
 import { readSecretFile } from '../config/secret-file.js';
 import { createLogger, type Logger } from '../logging/logger.js';
-import { ensureClusterCerts } from '../net/certs.js';
+import { assertCertificateCovers, ensureClusterCerts } from '../net/certs.js';
 import { createClusterLookup } from '../net/lookup.js';
 import { installShutdown, sendToParent, serveParentRequests } from '../util/ipc.js';
 import { errorMessage } from '../util/errors.js';
@@ -51,6 +51,7 @@ async function startMaster(config: NodeProcessConfig, logger: Logger): Promise<v
 
   const psk = await readSecretFile(config.pskFile, 'pskFile');
   const certs = await ensureClusterCerts(config.certsDir);
+  for (const host of [config.public.host, config.internal.host]) assertCertificateCovers(host, certs.cert);
   const lookup = createClusterLookup({ server: config.dns, localAddress: config.internal.address, logger: logger.child({ component: 'dns' }) });
 
   const selection = new NodeSelection({ logger: logger.child({ component: 'chooser' }) }, { config: synced, seed: seed.seed });

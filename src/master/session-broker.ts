@@ -81,7 +81,7 @@ export class SessionBroker {
     const representativeChoice = this.chooseFor(representative, id);
 
     if (customerChoice.kind !== 'node' || representativeChoice.kind !== 'node') {
-      const reason = refusalReason(customerChoice, 'customer') ?? refusalReason(representativeChoice, 'representative') ?? 'no traffic node available';
+      const reason = startFailureReason(customerChoice, 'customer') ?? startFailureReason(representativeChoice, 'representative') ?? 'no traffic node available';
       logger.warn({ customer: customer.clientId, representative: representative.clientId, reason }, 'session not started');
       for (const client of [customer, representative]) client.channel.send({ sessionEnded: { sessionId: id, reason } });
       return undefined;
@@ -144,10 +144,10 @@ export class SessionBroker {
   }
 
   /** Ends the session of a client whose control channel closed. */
-  clientGone(client: ConnectedClient, why: string): void {
+  clientGone(client: ConnectedClient, cause: string): void {
     const session = client.sessionId === undefined ? undefined : this.sessions.get(client.sessionId);
     if (session === undefined) return;
-    this.end(session, `the ${roleName(client.role)} ${client.displayName || client.clientId} disconnected (${why})`);
+    this.end(session, `the ${roleName(client.role)} ${client.displayName || client.clientId} disconnected (${cause})`);
   }
 
   /** Sends SessionEnded to both participants and removes the session. */
@@ -222,9 +222,9 @@ export class SessionBroker {
     );
 
     const connections = session.connections.get(client.clientId) ?? [];
-    const kept = connections.filter((connection) => !(connection.stream === stream && connection.direction === direction));
-    kept.push({ kind, node, stream, direction, reason: reason.text, connected: false, path: '' });
-    session.connections.set(client.clientId, kept);
+    const others = connections.filter((connection) => !(connection.stream === stream && connection.direction === direction));
+    others.push({ kind, node, stream, direction, reason: reason.text, connected: false, path: '' });
+    session.connections.set(client.clientId, others);
 
     return {
       kind,
@@ -254,7 +254,7 @@ export class SessionBroker {
 }
 
 /** Returns the reason a choice cannot start a session, or undefined when it names a node. */
-function refusalReason(choice: Choice, participant: string): string | undefined {
+function startFailureReason(choice: Choice, participant: string): string | undefined {
   if (choice.kind === 'none') return `no traffic node available for the ${participant}: ${choice.reason.text}`;
   if (choice.kind === 'delegated') {
     // TODO: srv, a-record and anycast must send the client a DNS name or the anycast address,

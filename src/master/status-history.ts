@@ -29,11 +29,12 @@ export function validateStatusEntries(value: unknown): StatusEntry[] {
 
 /**
  * The status history of the cluster: time, status code and message for each
- * sync, node link problem and storage recovery. Every change is written
- * atomically; writes run one at a time in the order of the changes.
+ * sync, node link problem and storage recovery. The whole history is
+ * written atomically after changes, one write at a time.
  */
 export class StatusHistory {
   private writing: Promise<void> = Promise.resolve();
+  private writeQueued = false;
 
   private constructor(
     private readonly deps: { logger: Logger },
@@ -70,15 +71,27 @@ export class StatusHistory {
       this.deps.logger.warn({ code, status: message }, 'status history entry');
     }
 
-    const snapshot = JSON.stringify(this.entries, null, 1);
-    this.writing = this.writing
-      .then(() => writeFileAtomic(this.file, snapshot))
-      .catch((error: unknown) => this.deps.logger.error({ file: this.file, err: errorMessage(error) }, 'writing status history failed'));
+    this.scheduleWrite();
   }
 
   /** Entries, oldest first. */
   list(): readonly StatusEntry[] {
     return this.entries;
+  }
+
+  /**
+   * Queues one write of the whole history. Entries recorded while a write is
+   * queued ride along with it, so a burst of entries costs one or two writes.
+   */
+  private scheduleWrite(): void {
+    if (this.writeQueued) return;
+    this.writeQueued = true;
+    this.writing = this.writing
+      .then(() => {
+        this.writeQueued = false;
+        return writeFileAtomic(this.file, JSON.stringify(this.entries, null, 1));
+      })
+      .catch((error: unknown) => this.deps.logger.error({ file: this.file, err: errorMessage(error) }, 'writing status history failed'));
   }
 
   /** Resolves once every recorded entry is on disk. */
