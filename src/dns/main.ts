@@ -1,0 +1,104 @@
+import { createLogger } from '../logging/logger.js';
+import { errorMessage } from '../util/errors.js';
+import { loadDnsConfig, type DnsProcessConfig } from './dns-config.js';
+import { handleParentMessage, sendReady } from './dns-ipc.js';
+import { ClusterDnsServer } from './server.js';
+
+export const DNS_USAGE = 'usage: atlas-sim dns --config FILE\n  --config FILE  JSON file { name, address, port, zone, logFile? } of this DNS server\n';
+
+/** Exit codes of the DNS process. */
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** Returns the configuration file named by the arguments, or an error text. */
+function parseArguments(argv: string[]): { configFile: string } | string {
+  const args = argv[0] === 'dns' ? argv.slice(1) : argv;
+  let configFile: string | undefined;
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index] ?? '';
+    if (arg === '--config') {
+      configFile = args[index + 1];
+      index += 1;
+      if (configFile === undefined || configFile.startsWith('--')) return '--config needs a file path';
+    } else if (arg.startsWith('--config=')) {
+      configFile = arg.slice('--config='.length);
+    } else {
+      return `unexpected argument "${arg}"`;
+    }
+  }
+  return configFile === undefined || configFile === '' ? 'missing --config FILE' : { configFile };
+}
+
+/** Resolves with the reason on SIGINT, SIGTERM or loss of the parent's IPC channel (the parent died). */
+function listenForStop(): { stopped: Promise<string>; dispose(): void } {
+  let resolveStop: (reason: string) => void = () => undefined;
+  const stopped = new Promise<string>((resolve) => {
+    resolveStop = resolve;
+  });
+  const onSigint = (): void => resolveStop('SIGINT');
+  const onSigterm = (): void => resolveStop('SIGTERM');
+  const onDisconnect = (): void => resolveStop('parent process gone (IPC channel closed)');
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
+  if (process.send !== undefined) process.on('disconnect', onDisconnect);
+
+  const dispose = (): void => {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
+    process.off('disconnect', onDisconnect);
+  };
+  return { stopped, dispose };
+}
+
+async function serve(config: DnsProcessConfig, configFile: string): Promise<number> {
+  const logger = createLogger({ name: config.name, ...(config.logFile === undefined ? {} : { file: config.logFile }) });
+  logger.info({ configFile, address: config.address, port: config.port }, 'DNS process starting');
+  const stop = listenForStop();
+  const server = new ClusterDnsServer({ logger }, { address: config.address, port: config.port, zone: config.zone });
+
+  let bound: { address: string; port: number };
+  try {
+    bound = await server.listen();
+  } catch (error) {
+    logger.error({ err: errorMessage(error) }, 'DNS process failed to start');
+    stop.dispose();
+    return EXIT_FAILURE;
+  }
+
+  const onMessage = (message: unknown): void => handleParentMessage(server, logger, message);
+  process.on('message', onMessage);
+  sendReady(config.name, bound);
+
+  const reason = await stop.stopped;
+  logger.info({ reason }, 'DNS process stopping');
+  process.off('message', onMessage);
+  stop.dispose();
+  await server.close();
+  logger.info({ reason }, 'DNS process stopped');
+  return EXIT_OK;
+}
+
+/**
+ * Entry of `atlas-sim dns --config FILE`. `argv` contains the arguments after the
+ * program name (a leading `dns` subcommand word is skipped). Resolves with the
+ * exit code once the server has stopped: 0 after SIGINT, SIGTERM or loss of
+ * the parent, 1 when the server cannot start, 2 for invalid arguments or
+ * configuration. The IPC protocol is described in dns-ipc.ts.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const parsed = parseArguments(argv);
+  if (typeof parsed === 'string') {
+    process.stderr.write(`atlas-sim dns: ${parsed}\n${DNS_USAGE}`);
+    return EXIT_USAGE;
+  }
+
+  let config: DnsProcessConfig;
+  try {
+    config = await loadDnsConfig(parsed.configFile);
+  } catch (error) {
+    process.stderr.write(`atlas-sim dns: ${errorMessage(error)}\n`);
+    return EXIT_USAGE;
+  }
+  return serve(config, parsed.configFile);
+}
