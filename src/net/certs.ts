@@ -158,6 +158,7 @@ function isCode(error: unknown, ...codes: string[]): boolean {
 async function installNew(dir: string): Promise<void> {
   const parent = dirname(dir);
   await mkdir(parent, { recursive: true });
+  // NOTE: a process killed between mkdtemp and rename leaves this hidden folder behind; nothing removes it later.
   const temporary = await mkdtemp(join(parent, `.${basename(dir)}-new-`));
   try {
     await generateInto(temporary);
