@@ -17,7 +17,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['test/**/*.ts', 'src/cli/**/*.ts', 'src/bench/**/*.ts', 'src/cli.ts'],
+    files: ['test/**/*.ts', 'src/cli/**/*.ts', 'src/bench/**/*.ts', 'src/cli.ts', 'src/node-main.ts'],
     rules: { 'no-console': 'off' },
   },
 );
