@@ -181,6 +181,9 @@ export class Channel extends EventEmitter<{ close: [ChannelClose] }> {
 
   private checkHeartbeat(): void {
     if (this.closed) return;
+    // A socket paused for backpressure (ws.pause()) is not read, so the peer's
+    // pongs wait unread. Silence while paused is no sign of a dead peer.
+    if (this.ws.isPaused) this.markSeen();
     const silentMs = Date.now() - this.lastSeenMs;
     if (silentMs >= this.heartbeat.timeoutMs) {
       this.deps.logger.warn({ peer: this.remoteAddress, silentMs }, 'heartbeat timeout, dropping connection');

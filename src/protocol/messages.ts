@@ -1,5 +1,6 @@
 // Generated protobuf classes, re-exported under short names. The generated
 // module lives in src/protocol/generated and is rebuilt from proto/atlas.proto.
+import './protobuf-runtime.js';
 import { atlas } from './generated/atlas.js';
 
 export { atlas };
