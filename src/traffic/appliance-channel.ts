@@ -204,6 +204,8 @@ export class ApplianceEndpoint {
     }
   }
 
+  // NOTE: session-channel clients already connected stay connected after a
+  // disband; only new joins are rejected, because no session key is left.
   private async disband(link: MasterLink): Promise<void> {
     const { store } = this.deps;
     const version = store.appliedVersion;
