@@ -9,28 +9,13 @@ import { ErrorCode, type ClusterConfig, type atlas } from '../protocol/messages.
 import { errorMessage } from '../util/errors.js';
 import { DEFAULT_BACKOFF, reconnectDelayMs, type BackoffOptions } from './reconnect-backoff.js';
 import type { StatusHistory } from './status-history.js';
+import { createNodeState, type TrafficNodeState } from './traffic-node-state.js';
 
 /** Time from the WebSocket opening to a finished handshake (and configuration push) before the link is dropped. */
 export const DEFAULT_APPLIANCE_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Term of the primary master until failover exists. */
 export const PRIMARY_TERM = 1;
 export const APPLIANCE_PATH = '/appliance';
-
-/** State of one traffic node as the master tracks it, for the chooser and the status report. */
-export interface TrafficNodeState {
-  name: string;
-  /** True while an authenticated link is open and any needed configuration push has finished. */
-  online: boolean;
-  accepting: boolean;
-  /** Configuration version the node reported; 0 before the first report. */
-  appliedConfigVersion: number;
-  /** GUID the node reported in its challenge; empty before the first link. */
-  applianceGuid: string;
-  /** Internal address of the node as the link's socket reports it; empty before the first link. */
-  address: string;
-  activeSessions: number;
-  connectedClients: number;
-}
 
 export interface LinkTarget {
   name: string;
@@ -85,16 +70,7 @@ export class ApplianceLink {
   private running: Promise<void> | undefined;
 
   constructor(private readonly deps: ApplianceLinkDeps, private readonly options: ApplianceLinkOptions) {
-    this.state = {
-      name: options.target.name,
-      online: false,
-      accepting: false,
-      appliedConfigVersion: 0,
-      applianceGuid: '',
-      address: '',
-      activeSessions: 0,
-      connectedClients: 0,
-    };
+    this.state = createNodeState(options.target.name);
   }
 
   /** Starts the connect loop; it runs until stop(). */
@@ -114,20 +90,25 @@ export class ApplianceLink {
     const { target } = this.options;
     let attempt = 0;
     while (!this.stopped) {
-      const authenticated = await this.connectOnce();
-      if (authenticated) attempt = 0;
+      const outcome = await this.connectOnce();
+      if (outcome.authenticated) attempt = 0;
       if (this.stopped) break;
 
       attempt += 1;
       const delayMs = reconnectDelayMs(attempt, this.options.backoff ?? DEFAULT_BACKOFF, this.deps.random);
-      this.deps.logger.warn({ attempt, delayMs, host: target.internalHost, port: target.internalPort }, 'appliance link retry scheduled');
+      const fields = { attempt, delayMs, host: target.internalHost, port: target.internalPort, err: outcome.connectError };
+      this.deps.logger.warn(fields, 'appliance link retry scheduled');
       await this.sleep(delayMs);
     }
     this.deps.logger.info('appliance link stopped');
   }
 
-  /** Opens one link and resolves when it closes: true when the node authenticated on it. */
-  private async connectOnce(): Promise<boolean> {
+  /**
+   * Opens one link and resolves when it closes, with whether the node
+   * authenticated on it. A failed connect is returned for the retry log line,
+   * so a node that stays down costs one warning per attempt.
+   */
+  private async connectOnce(): Promise<{ authenticated: boolean; connectError?: string }> {
     const { target } = this.options;
     let channel: Channel;
     try {
@@ -141,14 +122,13 @@ export class ApplianceLink {
         heartbeat: this.options.heartbeat,
       });
     } catch (error) {
-      this.deps.logger.warn({ err: errorMessage(error) }, 'appliance link connect failed');
-      return false;
+      return { authenticated: false, connectError: errorMessage(error) };
     }
     if (this.stopped) {
       channel.close(CLOSE_GOING_AWAY, 'master stopping');
-      return false;
+      return { authenticated: false };
     }
-    return this.serve(channel);
+    return { authenticated: await this.serve(channel) };
   }
 
   private serve(channel: Channel): Promise<boolean> {
@@ -317,7 +297,10 @@ export class ApplianceLink {
     const wasOnline = this.state.online;
     this.state.online = false;
     const fields = { code: close.code, reason: close.reason, local: close.local };
-    if (wasOnline) {
+    if (wasOnline && this.stopped) {
+      this.deps.logger.info(fields, 'appliance link closed, master stopping');
+      this.deps.onChange(this.state);
+    } else if (wasOnline) {
       this.deps.logger.warn(fields, 'node offline, appliance link closed');
       this.deps.onChange(this.state);
     } else {

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { IClusterMember } from '../protocol/messages.js';
-import { ApplianceLink, type ApplianceLinkDeps, type ApplianceLinkOptions, type TrafficNodeState } from './appliance-link.js';
+import { ApplianceLink, type ApplianceLinkDeps, type ApplianceLinkOptions } from './appliance-link.js';
+import type { TrafficNodeState } from './traffic-node-state.js';
 
 export type ApplianceLinksDeps = Omit<ApplianceLinkDeps, 'onChange'>;
 

@@ -1,7 +1,7 @@
 import type { Logger } from '../logging/logger.js';
 import type { ClusterConfig, IChoiceReason } from '../protocol/messages.js';
 import { NodeChooser, createRng, parseMethod, type Choice, type ChoiceReason, type Method } from '../routing/index.js';
-import type { TrafficNodeState } from './appliance-link.js';
+import type { TrafficNodeState } from './traffic-node-state.js';
 
 export interface NodeSelectionOptions {
   /** Configuration the traffic nodes were given by the last sync: nodes, prefixes, timezones and method. */
