@@ -1,0 +1,340 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../logging/logger.js';
+import type { Channel } from '../net/channel.js';
+import type { ClientProcessConfig } from '../config/client-config.js';
+import { SOFTWARE_VERSION } from '../config/constants.js';
+import { ProtocolError, errorCodeName, type DecodedEnvelope } from '../protocol/envelope.js';
+import { ErrorCode, Role, type atlas } from '../protocol/messages.js';
+import { ControlLink } from './control-link.js';
+import { ClientSession } from './session.js';
+import { waitForChange } from './wait.js';
+import type { ConnectionReport, SessionLinkDeps, StreamReport } from './session-link.js';
+
+/** Time `accept` waits for the master's SessionStart. */
+export const DEFAULT_ACCEPT_TIMEOUT_MS = 10_000;
+/** Issue text of an automatic support request when none was configured. */
+export const DEFAULT_ISSUE = 'support requested';
+
+export interface ClientDeps {
+  logger: Logger;
+  /** Opens the control channel to the site hostname. */
+  connectControl: () => Promise<Channel>;
+  /** Opens session-channel connections; the logger comes from `logger`. */
+  session: Omit<SessionLinkDeps, 'logger'>;
+  /** Sends a timeline event to the launcher (a no-op without one). */
+  report: (event: string, data?: Record<string, unknown>) => void;
+}
+
+export interface ClientStatus {
+  name: string;
+  role: ClientProcessConfig['role'];
+  clientId: string;
+  connected: boolean;
+  masterName?: string;
+  sessionId?: string;
+}
+
+export interface ClientStats {
+  connections: ConnectionReport[];
+  streams: StreamReport[];
+  sessionId?: string;
+  sessionEndedReason?: string;
+}
+
+type ClientEvents = {
+  welcome: [atlas.ClientWelcome];
+  /** Anything a waiter may be waiting for changed. */
+  changed: [];
+};
+
+/**
+ * A customer client or representative console. It keeps the control channel
+ * to the master open, follows the session the master brokers, and opens the
+ * session-channel connection that each assignment names.
+ */
+export class Client extends EventEmitter<ClientEvents> {
+  clientId: string;
+  /** Current session, or the last one after it ended, so its stats stay readable. */
+  session: ClientSession | undefined;
+  queue: atlas.IQueueEntry[] = [];
+  private readonly control: ControlLink;
+  private pendingIssue: string | undefined;
+  private acceptInFlight = false;
+  private lastControlError: { atMs: number; text: string } | undefined;
+
+  constructor(private readonly deps: ClientDeps, readonly config: ClientProcessConfig) {
+    super();
+    this.clientId = `${config.name}-${randomBytes(4).toString('hex')}`;
+    if (config.role === 'customer' && config.auto.requestSupport === true) this.pendingIssue = config.auto.issue ?? DEFAULT_ISSUE;
+    this.control = new ControlLink({ logger: deps.logger.child({ peer: config.site.host }), connect: deps.connectControl, hello: () => this.hello() });
+    this.control.on('welcome', (welcome) => this.onWelcome(welcome));
+    this.control.on('message', (envelope) => this.onControlMessage(envelope));
+    this.control.on('down', (reason) => {
+      this.deps.report('disconnected', { reason });
+      this.emit('changed');
+    });
+  }
+
+  get activeSession(): ClientSession | undefined {
+    return this.session !== undefined && !this.session.ended ? this.session : undefined;
+  }
+
+  get connected(): boolean {
+    return this.control.isOpen;
+  }
+
+  start(): void {
+    this.deps.logger.info({ role: this.config.role, clientId: this.clientId, address: this.config.address, site: this.config.site }, 'client starting');
+    this.control.start();
+  }
+
+  async stop(reason: string): Promise<void> {
+    this.session?.end(`client stopped: ${reason}`);
+    await this.control.stop(reason);
+  }
+
+  status(): ClientStatus {
+    return {
+      name: this.config.name,
+      role: this.config.role,
+      clientId: this.clientId,
+      connected: this.connected,
+      masterName: this.control.welcome?.masterName,
+      sessionId: this.activeSession?.id,
+    };
+  }
+
+  stats(): ClientStats {
+    const master: ConnectionReport = {
+      kind: 'master',
+      node: this.control.welcome?.masterName ?? '',
+      host: this.config.site.host,
+      port: this.config.site.port,
+      reason: 'site hostname',
+      state: this.control.state === 'open' || this.control.lastError === undefined ? this.control.state : `${this.control.state}: ${this.control.lastError}`,
+    };
+    const links = this.session?.links ?? [];
+    return {
+      connections: [master, ...links.map((link) => link.connectionReport())],
+      streams: links.map((link) => link.streamReport()),
+      sessionId: this.session?.id,
+      sessionEndedReason: this.session?.endedReason,
+    };
+  }
+
+  /** Customer: sends a support request now, or as soon as the master is reachable. */
+  requestSupport(issue: string): { sent: boolean } {
+    this.requireRole('customer', 'request support');
+    this.pendingIssue = issue;
+    return { sent: this.sendSupportRequest() };
+  }
+
+  /** Representative: accepts a waiting customer (the oldest when none is named) and waits for SessionStart. */
+  async accept(customerClientId = '', timeoutMs = DEFAULT_ACCEPT_TIMEOUT_MS): Promise<{ sessionId: string }> {
+    this.requireRole('representative', 'accept a support request');
+    if (this.activeSession !== undefined) throw new Error(`session ${this.activeSession.id} is still running; end it before accepting another customer`);
+    const since = Date.now();
+    this.sendOrThrow({ acceptRequest: { customerClientId } }, 'AcceptRequest');
+    this.acceptInFlight = true;
+    const session = await this.waitFor(timeoutMs, () => {
+      if (this.activeSession !== undefined) return this.activeSession;
+      if (this.lastControlError !== undefined && this.lastControlError.atMs >= since) throw new Error(`the master rejected the request: ${this.lastControlError.text}`);
+      return undefined;
+    }, () => `no SessionStart within ${timeoutMs} ms after AcceptRequest`);
+    return { sessionId: session.id };
+  }
+
+  /** Representative: shows the screen to the customer of the running session. */
+  showMyScreen(): { sessionId: string } {
+    this.requireRole('representative', 'show the screen');
+    const session = this.requireSession();
+    this.sendOrThrow({ showMyScreen: { sessionId: session.id } }, 'ShowMyScreen');
+    return { sessionId: session.id };
+  }
+
+  /** Asks the master to end the running session; the connections close when SessionEnded arrives. */
+  endSession(reason = 'ended by user'): { sessionId: string } {
+    const session = this.requireSession();
+    this.sendOrThrow({ endSession: { sessionId: session.id, reason } }, 'EndSession');
+    return { sessionId: session.id };
+  }
+
+  /** Resolves with the session id once a SessionStart arrived (at once if one did already). */
+  async waitSession(timeoutMs: number): Promise<{ sessionId: string }> {
+    const session = await this.waitFor(timeoutMs, () => this.session, () => `no SessionStart within ${timeoutMs} ms`);
+    return { sessionId: session.id };
+  }
+
+  /** Resolves when every subscribed stream of the session received StreamEnd; rejects when one failed or on timeout. */
+  async waitStreams(timeoutMs: number): Promise<ClientStats> {
+    await this.waitFor(timeoutMs, () => {
+      const session = this.session;
+      if (session === undefined) return undefined;
+      const failed = session.links.find((link) => link.direction === 'subscribe' && link.state === 'failed' && !link.streamDone);
+      if (failed !== undefined) throw new Error(`stream ${failed.stream} from node ${failed.node} failed: ${failed.failureReason ?? 'unknown reason'}`);
+      return session.pendingSubscriptions().length === 0 ? session : undefined;
+    }, () => `timed out after ${timeoutMs} ms waiting for streams: ${this.session?.describePendingSubscriptions() ?? 'no session started'}`);
+    return this.stats();
+  }
+
+  private waitFor<T>(timeoutMs: number, check: () => T | undefined, describeTimeout: () => string): Promise<T> {
+    return waitForChange(this, 'changed', timeoutMs, check, describeTimeout);
+  }
+
+  private hello(): atlas.IClientHello {
+    return {
+      role: this.config.role === 'customer' ? Role.ROLE_CUSTOMER : Role.ROLE_REPRESENTATIVE,
+      softwareVersion: SOFTWARE_VERSION,
+      // getTimezoneOffset() is positive west of Greenwich, and the protocol counts east as positive.
+      utcOffsetMinutes: -new Date().getTimezoneOffset(),
+      displayName: this.config.displayName,
+      clientId: this.clientId,
+      sessionKey: this.config.sessionKey ?? '',
+    };
+  }
+
+  private onWelcome(welcome: atlas.ClientWelcome): void {
+    if (welcome.clientId !== '' && welcome.clientId !== this.clientId) {
+      this.deps.logger.info({ requested: this.clientId, assigned: welcome.clientId }, 'master assigned another client id');
+      this.clientId = welcome.clientId;
+    }
+    this.acceptInFlight = false;
+    this.deps.report('connected', { masterName: welcome.masterName, clientId: this.clientId, term: welcome.term });
+    this.emit('welcome', welcome);
+    // The master drops a waiting customer whose control channel closes, so the request is sent again.
+    // It keeps one queue entry per client id, so a repeat never queues the customer twice.
+    if (this.activeSession === undefined) this.sendSupportRequest();
+    this.autoAccept();
+    this.emit('changed');
+  }
+
+  private onControlMessage(envelope: DecodedEnvelope): void {
+    switch (envelope.body) {
+      case 'queueUpdate':
+        this.queue = envelope.queueUpdate?.entries ?? [];
+        this.autoAccept();
+        break;
+      case 'sessionStart':
+        this.startSession(envelope.sessionStart as atlas.SessionStart);
+        break;
+      case 'screenShareStart':
+        this.startScreenShare(envelope.screenShareStart as atlas.ScreenShareStart);
+        break;
+      case 'sessionEnded':
+        this.onSessionEnded(envelope.sessionEnded as atlas.SessionEnded);
+        break;
+      case 'peerSignal':
+        this.declinePeerSignal(envelope.peerSignal as atlas.PeerSignal);
+        break;
+      case 'error':
+        this.onControlError(envelope.error as atlas.Error);
+        break;
+      case 'clientWelcome':
+        this.deps.logger.warn({ master: envelope.clientWelcome?.masterName }, 'second ClientWelcome on one connection, ignored');
+        break;
+      default:
+        throw new ProtocolError(ErrorCode.ERROR_UNEXPECTED_MESSAGE, `${envelope.body} is not expected on the control channel`);
+    }
+    this.emit('changed');
+  }
+
+  private startSession(start: atlas.SessionStart): void {
+    if (this.activeSession !== undefined) this.activeSession.end(`replaced by session ${start.sessionId}`);
+    this.pendingIssue = undefined;
+    this.acceptInFlight = false;
+    const session = new ClientSession({ logger: this.deps.logger, ...this.deps.session }, {
+      sessionId: start.sessionId,
+      clientId: this.clientId,
+      peerClientId: start.peerClientId,
+      peerDisplayName: start.peerDisplayName,
+      frames: this.config.frames,
+    });
+    this.session = session;
+    session.reportEvents(this.deps.report, () => this.emit('changed'));
+
+    this.deps.logger.info({ session: session.id, peer: start.peerClientId, peerName: start.peerDisplayName, assignments: start.assignments.length }, 'session started');
+    for (const assignment of start.assignments) session.open(assignment);
+    this.deps.report('session-started', { sessionId: session.id, peerClientId: start.peerClientId, assignments: start.assignments.map((a) => ({ kind: a.kind, node: a.node, stream: a.stream, reason: a.reason?.text ?? '' })) });
+
+    if (this.config.role === 'representative' && this.config.auto.showMyScreen === true) {
+      this.control.send({ showMyScreen: { sessionId: session.id } });
+    }
+  }
+
+  private startScreenShare(share: atlas.ScreenShareStart): void {
+    const session = this.activeSession;
+    if (session === undefined || session.id !== share.sessionId || share.assignment == null) {
+      this.deps.logger.warn({ session: share.sessionId, current: session?.id }, 'ScreenShareStart for a session that is not running, ignored');
+      return;
+    }
+    session.open(share.assignment, Date.now());
+    this.deps.report('screen-share-started', { sessionId: session.id, node: share.assignment.node });
+  }
+
+  private onSessionEnded(ended: atlas.SessionEnded): void {
+    if (ended.sessionId === '') {
+      // The master rejects an AcceptRequest with a SessionEnded that names no session.
+      this.recordRejection(ended.reason || 'request rejected without a reason');
+      return;
+    }
+    const session = this.activeSession;
+    if (session === undefined || session.id !== ended.sessionId) {
+      this.deps.logger.debug({ session: ended.sessionId }, 'SessionEnded for a session that is not running, ignored');
+      return;
+    }
+    session.end(ended.reason || 'ended by the master');
+    this.deps.report('session-ended', { sessionId: session.id, reason: session.endedReason });
+    this.autoAccept();
+  }
+
+  private onControlError(error: atlas.Error): void {
+    this.recordRejection(`${errorCodeName(error.code)}: ${error.message}`);
+  }
+
+  /** Records a rejection from the master, so a pending `accept` fails with its reason. */
+  private recordRejection(text: string): void {
+    this.lastControlError = { atMs: Date.now(), text };
+    this.acceptInFlight = false;
+    this.deps.logger.warn({ reason: text }, 'master rejected a request');
+  }
+
+  /** NOTE: this client makes no direct connection attempt; it declines offers so the master falls back to the traffic-node path. */
+  private declinePeerSignal(signal: atlas.PeerSignal): void {
+    if (signal.kind !== 'offer') return;
+    this.control.send({
+      peerSignal: { sessionId: signal.sessionId, fromClientId: this.clientId, toClientId: signal.fromClientId, kind: 'failed', reason: 'this client does not attempt peer-to-peer connections' },
+    });
+  }
+
+  private sendSupportRequest(): boolean {
+    if (this.pendingIssue === undefined) return false;
+    const sent = this.control.send({ supportRequest: { issue: this.pendingIssue } });
+    if (sent) this.deps.logger.info({ issue: this.pendingIssue }, 'support requested');
+    return sent;
+  }
+
+  private autoAccept(): void {
+    if (this.config.role !== 'representative' || this.config.auto.accept !== true) return;
+    if (this.acceptInFlight || this.activeSession !== undefined || this.queue.length === 0) return;
+    if (this.control.send({ acceptRequest: { customerClientId: '' } })) {
+      this.acceptInFlight = true;
+      this.deps.logger.info({ waiting: this.queue.length }, 'accepting the oldest waiting customer');
+    }
+  }
+
+  private requireRole(role: ClientProcessConfig['role'], action: string): void {
+    if (this.config.role !== role) throw new Error(`a ${this.config.role} cannot ${action}; only a ${role} can`);
+  }
+
+  private requireSession(): ClientSession {
+    const session = this.activeSession;
+    if (session === undefined) throw new Error('no session is running; wait for SessionStart first');
+    return session;
+  }
+
+  private sendOrThrow(message: Parameters<ControlLink['send']>[0], name: string): void {
+    if (!this.control.send(message)) throw new Error(`cannot send ${name}: not connected to the master (${this.control.lastError ?? this.control.state}); retry once status reports connected`);
+  }
+}
+
