@@ -33,7 +33,7 @@ void t.test('two clusters at once', async (t) => {
 
   const results = await Promise.allSettled([
     startCluster({ topology: SMALL_TOPOLOGY, runDir: dirA, seed: 'a' }),
-    startCluster({ topology: SMALL_TOPOLOGY, runDir: dirB, seed: 'b', startClients: false }),
+    startCluster({ topology: SMALL_TOPOLOGY, runDir: dirB, seed: 'b', startClients: false, standardPorts: false }),
   ]);
   for (const result of results) if (result.status === 'fulfilled') clusters.push(result.value);
   t.equal(clusters.length, 2, `both started: ${results.map((result) => (result.status === 'rejected' ? String(result.reason) : 'ok')).join('; ')}`);
@@ -55,6 +55,9 @@ void t.test('two clusters at once', async (t) => {
   t.equal(infoA.clients.length, 1, 'cluster.json lists the started client');
   t.equal(infoB.clients.length, 0, 'no clients when startClients is false');
   t.equal(infoA.site.host, 'support.example.test', 'site hostname');
+  t.not(infoB.site.port, 443, 'fallback public port when standard ports are not requested');
+  t.not(infoB.dns.port, 53, 'fallback DNS port when standard ports are not requested');
+  t.match(b.ports?.fallbackReason ?? '', /were not requested/, 'fallback reason recorded');
   t.equal(infoA.nodes.find((node) => node.name === 'master1')?.hostname, 'master1.support.example.test', 'master hostname');
 
   const repStatus = (await a.request('rep-us', 'status')) as { connected: boolean; masterName: string };

@@ -33,6 +33,11 @@ export interface StartClusterOptions {
   frames?: Partial<FramesSpec>;
   /** Start the topology's clients once the cluster has formed (default true). */
   startClients?: boolean;
+  /**
+   * Try ports 443/8443 and 53 first (default true). False goes straight to
+   * fallback ports, as a process without root or CAP_NET_BIND_SERVICE does.
+   */
+  standardPorts?: boolean;
   /** Certificate folder; certs/ at the project root when absent. */
   certsDir?: string;
   readyTimeoutMs?: number;
@@ -185,7 +190,7 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     this.block = await allocateAddressBlock();
     this.logger.info({ network: `${this.block.network}.0/24`, lockFile: this.block.lockFile }, 'address block reserved');
 
-    this.ports = await choosePorts(applianceAddresses(this.topology, this.block), this.block.address(HOST_OCTETS.dns));
+    this.ports = await choosePorts(applianceAddresses(this.topology, this.block), this.block.address(HOST_OCTETS.dns), { standardPorts: this.options.standardPorts });
     if (this.ports.fallbackReason !== undefined) this.logger.warn({ ports: this.ports }, this.ports.fallbackReason);
 
     this.certsDir = (await ensureClusterCerts(this.options.certsDir)).dir;

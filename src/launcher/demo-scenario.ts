@@ -88,6 +88,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   const cluster = await startCluster({ topology: options.topology, runDir: options.runDir, seed: options.seed, frames: options.frames });
   const startElapsedMs = Date.now() - startedMs;
   step(`cluster ${cluster.topology.clusterName} formed in ${(startElapsedMs / 1000).toFixed(1)} s (seed ${cluster.seed}, run folder ${cluster.runDir})`);
+  if (cluster.ports?.fallbackReason !== undefined) step(`note: ${cluster.ports.fallbackReason}`);
 
   const report: DemoReport = {
     seed: cluster.seed,

@@ -28,22 +28,25 @@ export interface PortPlan {
 /**
  * Chooses the cluster's ports. Uses 443/8443 and 53 when this process can bind
  * them on every address (root or CAP_NET_BIND_SERVICE), otherwise one fallback
- * pair and one DNS port checked free on every address.
+ * pair and one DNS port checked free on every address. `standardPorts: false`
+ * skips the standard ports, as a process without that privilege would.
  */
-export async function choosePorts(applianceAddresses: string[], dnsAddress: string): Promise<PortPlan> {
+export async function choosePorts(applianceAddresses: string[], dnsAddress: string, options: { standardPorts?: boolean } = {}): Promise<PortPlan> {
+  const tryStandard = options.standardPorts !== false;
   const reasons: string[] = [];
 
   let publicPort = STANDARD_PUBLIC_PORT;
   let internalPort = STANDARD_INTERNAL_PORT;
-  if (!(await canBindTcpEverywhere(applianceAddresses, [STANDARD_PUBLIC_PORT, STANDARD_INTERNAL_PORT]))) {
+  if (!tryStandard || !(await canBindTcpEverywhere(applianceAddresses, [STANDARD_PUBLIC_PORT, STANDARD_INTERNAL_PORT]))) {
     [publicPort, internalPort] = await findFallbackPair(applianceAddresses);
-    reasons.push(`ports ${STANDARD_PUBLIC_PORT}/${STANDARD_INTERNAL_PORT} cannot be bound (they need root or CAP_NET_BIND_SERVICE), so appliances use ${publicPort}/${internalPort}`);
+    const why = tryStandard ? 'cannot be bound (they need root or CAP_NET_BIND_SERVICE)' : 'were not requested';
+    reasons.push(`ports ${STANDARD_PUBLIC_PORT}/${STANDARD_INTERNAL_PORT} ${why}, so appliances use ${publicPort}/${internalPort}`);
   }
 
   let dnsPort = STANDARD_DNS_PORT;
-  if (!(await canBindDns(dnsAddress, STANDARD_DNS_PORT))) {
+  if (!tryStandard || !(await canBindDns(dnsAddress, STANDARD_DNS_PORT))) {
     dnsPort = await findFallbackDnsPort(dnsAddress);
-    reasons.push(`DNS port ${STANDARD_DNS_PORT} cannot be bound, so the DNS server uses ${dnsPort}`);
+    reasons.push(`DNS port ${STANDARD_DNS_PORT} ${tryStandard ? 'cannot be bound' : 'was not requested'}, so the DNS server uses ${dnsPort}`);
   }
 
   return reasons.length === 0
@@ -96,7 +99,11 @@ export function canBindUdp(address: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createSocket('udp4');
     socket.once('error', () => {
-      socket.close();
+      try {
+        socket.close();
+      } catch {
+        // A socket that never bound may already count as closed.
+      }
       resolve(false);
     });
     socket.bind({ address, port, exclusive: true }, () => {
