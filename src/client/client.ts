@@ -61,6 +61,8 @@ export class Client extends EventEmitter<ClientEvents> {
   private readonly control: ControlLink;
   private pendingIssue: string | undefined;
   private acceptInFlight = false;
+  /** When the pending AcceptRequest was sent; a representative's first-frame latency counts from it. */
+  private acceptSentAtMs: number | undefined;
   private lastControlError: { atMs: number; text: string } | undefined;
 
   constructor(private readonly deps: ClientDeps, readonly config: ClientProcessConfig) {
@@ -137,6 +139,7 @@ export class Client extends EventEmitter<ClientEvents> {
     const since = Date.now();
     this.sendOrThrow({ acceptRequest: { customerClientId } }, 'AcceptRequest');
     this.acceptInFlight = true;
+    this.acceptSentAtMs = since;
     const session = await this.waitFor(timeoutMs, () => {
       if (this.activeSession !== undefined) return this.activeSession;
       if (this.lastControlError !== undefined && this.lastControlError.atMs >= since) throw new Error(`the master rejected the request: ${this.lastControlError.text}`);
@@ -242,8 +245,10 @@ export class Client extends EventEmitter<ClientEvents> {
   private startSession(start: atlas.SessionStart): void {
     if (this.activeSession !== undefined) this.activeSession.end(`replaced by session ${start.sessionId}`);
     this.pendingIssue = undefined;
+    const requestedAtMs = this.acceptInFlight ? this.acceptSentAtMs : undefined;
     this.acceptInFlight = false;
     const session = new ClientSession({ logger: this.deps.logger, ...this.deps.session }, {
+      requestedAtMs,
       sessionId: start.sessionId,
       clientId: this.clientId,
       peerClientId: start.peerClientId,
@@ -319,6 +324,7 @@ export class Client extends EventEmitter<ClientEvents> {
     if (this.acceptInFlight || this.activeSession !== undefined || this.queue.length === 0) return;
     if (this.control.send({ acceptRequest: { customerClientId: '' } })) {
       this.acceptInFlight = true;
+      this.acceptSentAtMs = Date.now();
       this.deps.logger.info({ waiting: this.queue.length }, 'accepting the oldest waiting customer');
     }
   }

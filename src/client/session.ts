@@ -5,6 +5,8 @@ import type { atlas } from '../protocol/messages.js';
 import { SessionLink, type SessionLinkDeps } from './session-link.js';
 
 export interface ClientSessionOptions {
+  /** When this client requested the session (a representative's AcceptRequest); SessionStart's arrival when absent. */
+  requestedAtMs?: number | undefined;
   sessionId: string;
   clientId: string;
   peerClientId: string;
@@ -25,7 +27,7 @@ type SessionEvents = {
  * connections that its assignments name, and the reason the session ended.
  */
 export class ClientSession extends EventEmitter<SessionEvents> {
-  readonly startedAtMs = Date.now();
+  readonly startedAtMs: number;
   readonly links: SessionLink[] = [];
   endedReason: string | undefined;
   endedAtMs: number | undefined;
@@ -33,6 +35,7 @@ export class ClientSession extends EventEmitter<SessionEvents> {
 
   constructor(private readonly deps: SessionLinkDeps, readonly options: ClientSessionOptions) {
     super();
+    this.startedAtMs = options.requestedAtMs ?? Date.now();
     this.logger = deps.logger.child({ session: options.sessionId });
   }
 
