@@ -32,7 +32,7 @@ void t.test('two clusters at once', async (t) => {
   });
 
   const results = await Promise.allSettled([
-    startCluster({ topology: SMALL_TOPOLOGY, runDir: dirA, seed: 'a' }),
+    startCluster({ topology: { ...SMALL_TOPOLOGY, publicStun: true }, runDir: dirA, seed: 'a' }),
     startCluster({ topology: SMALL_TOPOLOGY, runDir: dirB, seed: 'b', startClients: false, standardPorts: false }),
   ]);
   for (const result of results) if (result.status === 'fulfilled') clusters.push(result.value);
@@ -51,7 +51,11 @@ void t.test('two clusters at once', async (t) => {
   const addressesB = infoB.nodes.map((node) => node.address);
   t.equal(addressesA.filter((address) => addressesB.includes(address)).length, 0, 'no address shared');
   t.equal(new Set(infoA.nodes.map((node) => node.address.split('.').slice(0, 3).join('.'))).size, 1, 'one /24 per cluster');
-  t.same(infoA.nodes.map((node) => `${node.name} ${node.role}`), ['dns dns', 'master1 master', 'us-traffic1 traffic', 'eu-traffic1 traffic'], 'cluster.json lists the nodes in order');
+  t.same(infoA.nodes.map((node) => `${node.name} ${node.role}`), ['dns dns', 'stun stun', 'master1 master', 'us-traffic1 traffic', 'eu-traffic1 traffic'], 'cluster.json lists the nodes in order');
+  t.same(infoB.nodes.map((node) => node.name), ['dns', 'master1', 'us-traffic1', 'eu-traffic1'], 'no STUN server unless publicStun');
+  const stun = infoA.nodes.find((node) => node.role === 'stun');
+  t.equal(stun?.address.split('.')[3], '3', 'STUN server at .3');
+  t.ok((stun?.ports.stun ?? 0) > 0, 'STUN port recorded');
   t.equal(infoA.clients.length, 1, 'cluster.json lists the started client');
   t.equal(infoB.clients.length, 0, 'no clients when startClients is false');
   t.equal(infoA.site.host, 'support.example.test', 'site hostname');

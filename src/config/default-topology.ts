@@ -23,4 +23,5 @@ export const DEFAULT_TOPOLOGY: Topology = {
     { name: 'customer-eu', role: 'customer', address: '127.30.0.5', timezone: 'Europe/Berlin', displayName: 'Customer (EU)' },
   ],
   frames: { count: 300, sizeBytes: 16384, intervalMs: 5 },
+  publicStun: false,
 };

@@ -107,7 +107,7 @@ class ProblemList {
 /**
  * Validates a parsed topology and fills in defaults: method random, heartbeat
  * 1000/4000 ms, model Virtual, accepting true, no prefixes, SRV priority 10 and
- * weight 100, no clients, 300 frames of 16 KiB every 5 ms. Throws TopologyError
+ * weight 100, no clients, 300 frames of 16 KiB every 5 ms, no public STUN server. Throws TopologyError
  * listing every invalid field with its value and the fix.
  */
 export function validateTopology(value: unknown, source = 'topology'): ValidatedTopology {
@@ -128,6 +128,7 @@ export function validateTopology(value: unknown, source = 'topology'): Validated
     trafficNodes: problems.array(root.trafficNodes, 'trafficNodes').map((entry, index) => validateTrafficNode(entry, `trafficNodes[${index}]`, problems)),
     clients: problems.array(root.clients, 'clients', []).map((entry, index) => validateClient(entry, `clients[${index}]`, problems)),
     frames: validateFrames(root.frames, problems),
+    publicStun: problems.boolean(root.publicStun, 'publicStun', false),
   };
   checkCounts(root, topology, problems);
   checkUniqueNames(topology, problems);

@@ -68,6 +68,8 @@ export interface Topology {
   trafficNodes: TrafficNodeSpec[];
   clients: ClientSpec[];
   frames: FramesSpec;
+  /** Start a public STUN server (RFC 5389 Binding over UDP) at .3 of the cluster's block. */
+  publicStun: boolean;
 }
 
 /** One invalid value in a topology: where it is, what it is, and how to fix it. */

@@ -11,6 +11,8 @@ import type { RunFolder } from './run-folder.js';
 
 /** Name and hostname label of the cluster DNS server process. */
 export const DNS_PROCESS_NAME = 'dns';
+/** Name and hostname label of the public STUN server process. */
+export const STUN_PROCESS_NAME = 'stun';
 
 /** One appliance process: its config file content and where it is written. */
 export interface PlannedNode {
@@ -117,7 +119,7 @@ export function planCluster(inputs: PlanInputs): ClusterPlan {
     },
   };
 
-  const zone = buildZone(dnsAddress, master, trafficNodes);
+  const zone = buildZone(dnsAddress, master, trafficNodes, topology.publicStun ? block.address(HOST_OCTETS.stun) : undefined);
   return {
     dns: {
       configFile: folder.configFile(DNS_PROCESS_NAME),
@@ -135,11 +137,12 @@ function endpoints(name: string, address: string, ports: PortPlan): Pick<NodePro
 }
 
 /** Builds the zone: the site hostname points to the master, every node hostname to its own address. */
-export function buildZone(dnsAddress: string, master: PlannedNode, trafficNodes: PlannedNode[]): ZoneDefinition {
+export function buildZone(dnsAddress: string, master: PlannedNode, trafficNodes: PlannedNode[], stunAddress?: string): ZoneDefinition {
   const a: Record<string, string[]> = {
     [SITE_HOSTNAME]: [master.config.public.address],
     [nodeHostname(DNS_PROCESS_NAME)]: [dnsAddress],
   };
+  if (stunAddress !== undefined) a[nodeHostname(STUN_PROCESS_NAME)] = [stunAddress];
   for (const node of [master, ...trafficNodes]) a[node.config.public.host] = [node.config.public.address];
   // NOTE: no SRV records or split-horizon views yet, so the srv and a-record methods have nothing to resolve.
   return { origin: ZONE, a };

@@ -6,14 +6,15 @@ import { DEFAULT_TOPOLOGY } from '../config/default-topology.js';
 import { writeRandomSecretFile } from '../config/secret-file.js';
 import type { FramesSpec, Topology } from '../config/topology.js';
 import { validateClientSpec, validateTopology } from '../config/topology-validation.js';
+import { nodeHostname } from '../config/constants.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { ensureClusterCerts } from '../net/certs.js';
 import { errorMessage } from '../util/errors.js';
 import { allocateAddressBlock, HOST_OCTETS, type AddressBlock } from './address-block.js';
 import { DEFAULT_READY_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, describeExit, forkChild, type ChildEvent, type ChildExit, type ChildHandle, type ChildSpec } from './child-process.js';
-import { applianceAddresses, clientTimezoneEnv, DNS_PROCESS_NAME, nodeInfo, planClient, planCluster, type ClientStart, type ClusterPlan, type PlannedNode } from './cluster-plan.js';
+import { applianceAddresses, clientTimezoneEnv, DNS_PROCESS_NAME, STUN_PROCESS_NAME, nodeInfo, planClient, planCluster, type ClientStart, type ClusterPlan, type PlannedNode } from './cluster-plan.js';
 import { waitForFormation, DEFAULT_FORMATION_TIMEOUT_MS } from './formation.js';
-import { choosePorts, type PortPlan } from './ports.js';
+import { choosePorts, chooseStunPort, type PortPlan } from './ports.js';
 import { assertCliBuilt } from './project-root.js';
 import { prepareRunFolder, removeRunFolder, type RunFolder } from './run-folder.js';
 
@@ -205,12 +206,26 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     const dns = await this.launch(this.nodes, { name: DNS_PROCESS_NAME, role: 'dns', args: ['dns', '--config', plan.dns.configFile], logFile: plan.dns.config.logFile ?? '' });
     this.nodeInfos.push({ name: DNS_PROCESS_NAME, role: 'dns', hostname: `${DNS_PROCESS_NAME}.${plan.site.host}`, address: plan.dns.config.address, ports: { dns: plan.dns.config.port }, pid: dns.pid, logFile: dns.logFile });
 
-    await Promise.all(plan.trafficNodes.map((node) => this.launchAppliance(node)));
+    await Promise.all([...plan.trafficNodes.map((node) => this.launchAppliance(node)), this.topology.publicStun ? this.launchStun() : Promise.resolve()]);
     await this.launchAppliance(plan.master);
 
     const formation = await waitForFormation(this.process(plan.master.name), plan.trafficNodes.map((node) => node.name), this.options.formationTimeoutMs ?? DEFAULT_FORMATION_TIMEOUT_MS);
     this.logger.info({ master: plan.master.name, nodes: formation.online, elapsedMs: formation.elapsedMs }, 'cluster formed');
     await this.writeClusterInfo();
+  }
+
+  private async launchStun(): Promise<void> {
+    const address = this.requireBlock().address(HOST_OCTETS.stun);
+    const logFile = this.folder.logFile(STUN_PROCESS_NAME);
+    const port = await chooseStunPort(address);
+    const handle = await this.launch(this.nodes, {
+      name: STUN_PROCESS_NAME,
+      role: 'stun',
+      args: ['stun', '--address', address, '--port', String(port), '--log-file', logFile, '--name', STUN_PROCESS_NAME],
+      logFile,
+    });
+    const boundPort = typeof handle.readyInfo.port === 'number' ? handle.readyInfo.port : port;
+    this.nodeInfos.push({ name: STUN_PROCESS_NAME, role: 'stun', hostname: nodeHostname(STUN_PROCESS_NAME), address, ports: { stun: boundPort }, pid: handle.pid, logFile });
   }
 
   private async launchAppliance(node: PlannedNode): Promise<void> {
@@ -236,12 +251,17 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
 
   /** Node entries in a fixed order: DNS, master, then traffic nodes as the topology lists them. */
   private sortedNodeInfos(): ClusterProcessInfo[] {
-    const order = [DNS_PROCESS_NAME, ...this.topology.masters.map((node) => node.name), ...this.topology.trafficNodes.map((node) => node.name)];
+    const order = [DNS_PROCESS_NAME, STUN_PROCESS_NAME, ...this.topology.masters.map((node) => node.name), ...this.topology.trafficNodes.map((node) => node.name)];
     return [...this.nodeInfos].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
   }
 
   private async writeClusterInfo(): Promise<void> {
     await writeJson(this.folder.clusterInfoFile, this.info);
+  }
+
+  private requireBlock(): AddressBlock {
+    if (this.block === undefined) throw new Error('no address block is reserved yet; await startCluster() first');
+    return this.block;
   }
 
   private requirePlan(): ClusterPlan {

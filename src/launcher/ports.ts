@@ -7,6 +7,8 @@ export const STANDARD_PUBLIC_PORT = 443;
 /** Appliance channel port, as in the real product. */
 export const STANDARD_INTERNAL_PORT = 8443;
 export const STANDARD_DNS_PORT = 53;
+/** STUN port of RFC 5389; unprivileged, so only another process on the same address can hold it. */
+export const STANDARD_STUN_PORT = 3478;
 
 /** Fallback ports are drawn from FALLBACK_PORT_FIRST..FALLBACK_PORT_FIRST + FALLBACK_PORT_SPAN - 1. */
 const FALLBACK_PORT_FIRST = 20_000;
@@ -39,8 +41,8 @@ export async function choosePorts(applianceAddresses: string[], dnsAddress: stri
   let internalPort = STANDARD_INTERNAL_PORT;
   if (!tryStandard || !(await canBindTcpEverywhere(applianceAddresses, [STANDARD_PUBLIC_PORT, STANDARD_INTERNAL_PORT]))) {
     [publicPort, internalPort] = await findFallbackPair(applianceAddresses);
-    const why = tryStandard ? 'cannot be bound (they need root or CAP_NET_BIND_SERVICE)' : 'were not requested';
-    reasons.push(`ports ${STANDARD_PUBLIC_PORT}/${STANDARD_INTERNAL_PORT} ${why}, so appliances use ${publicPort}/${internalPort}`);
+    const unavailableReason = tryStandard ? 'cannot be bound (they need root or CAP_NET_BIND_SERVICE)' : 'were not requested';
+    reasons.push(`ports ${STANDARD_PUBLIC_PORT}/${STANDARD_INTERNAL_PORT} ${unavailableReason}, so appliances use ${publicPort}/${internalPort}`);
   }
 
   let dnsPort = STANDARD_DNS_PORT;
@@ -82,6 +84,11 @@ async function canBindTcpEverywhere(addresses: string[], ports: number[]): Promi
 
 async function canBindDns(address: string, port: number): Promise<boolean> {
   return (await canBindTcp(address, port)) && (await canBindUdp(address, port));
+}
+
+/** Returns 3478 when it is free on `address`, else 0 so the STUN server picks a free port and reports it. */
+export async function chooseStunPort(address: string): Promise<number> {
+  return (await canBindUdp(address, STANDARD_STUN_PORT)) ? STANDARD_STUN_PORT : 0;
 }
 
 /** Listens on address:port and closes again; false on EACCES, EADDRINUSE or any other bind error. */
