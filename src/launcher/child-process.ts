@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import type { ProcessRole } from '../config/cluster-info.js';
+import type { Logger } from '../logging/logger.js';
 import type { ChildMessage, ParentMessage } from '../util/ipc.js';
 import { readLogTail } from './log-summary.js';
 
@@ -223,4 +224,18 @@ export async function startChild(spec: ChildSpec): Promise<ChildHandle> {
     throw error;
   }
   return handle;
+}
+
+/** Sends SIGTERM to every running process at once, then SIGKILL to those still running after `graceMs`. */
+export async function stopChildren(handles: ChildHandle[], graceMs: number, logger: Logger): Promise<void> {
+  const running = handles.filter((handle) => handle.running);
+  for (const handle of running) handle.kill('SIGTERM');
+  await Promise.all(
+    running.map(async (handle) => {
+      if ((await handle.waitForExit(graceMs)) !== null) return;
+      logger.warn({ process: handle.name, pid: handle.pid, graceMs }, 'process ignored SIGTERM; sending SIGKILL');
+      handle.kill('SIGKILL');
+      await handle.waitForExit();
+    }),
+  );
 }

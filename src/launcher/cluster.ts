@@ -11,7 +11,7 @@ import { createLogger, type Logger } from '../logging/logger.js';
 import { ensureClusterCerts } from '../net/certs.js';
 import { errorMessage } from '../util/errors.js';
 import { allocateAddressBlock, HOST_OCTETS, type AddressBlock } from './address-block.js';
-import { DEFAULT_READY_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, describeExit, forkChild, type ChildEvent, type ChildExit, type ChildHandle, type ChildSpec } from './child-process.js';
+import { DEFAULT_READY_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, describeExit, forkChild, stopChildren, type ChildEvent, type ChildExit, type ChildHandle, type ChildSpec } from './child-process.js';
 import { applianceAddresses, clientTimezoneEnv, DNS_PROCESS_NAME, STUN_PROCESS_NAME, nodeInfo, planClient, planCluster, type ClientStart, type ClusterPlan, type PlannedNode } from './cluster-plan.js';
 import { waitForFormation, DEFAULT_FORMATION_TIMEOUT_MS } from './formation.js';
 import { choosePorts, chooseStunPort, type PortPlan } from './ports.js';
@@ -181,8 +181,8 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
   }
 
   private async stopAll(): Promise<void> {
-    await stopGroup([...this.clients.values()], this.logger);
-    await stopGroup([...this.nodes.values()].reverse(), this.logger);
+    await stopChildren([...this.clients.values()], STOP_GRACE_MS, this.logger);
+    await stopChildren([...this.nodes.values()].reverse(), STOP_GRACE_MS, this.logger);
     await this.block?.release();
     this.logger.info('cluster stopped');
   }
@@ -268,20 +268,6 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     if (this.plan === undefined) throw new Error('the cluster has not been planned yet; await startCluster() first');
     return this.plan;
   }
-}
-
-/** SIGTERMs every running process of a group at once, then SIGKILLs those still running after the grace period. */
-async function stopGroup(handles: ChildHandle[], logger: Logger): Promise<void> {
-  const running = handles.filter((handle) => handle.running);
-  for (const handle of running) handle.kill('SIGTERM');
-  await Promise.all(
-    running.map(async (handle) => {
-      if ((await handle.waitForExit(STOP_GRACE_MS)) !== null) return;
-      logger.warn({ process: handle.name, pid: handle.pid, graceMs: STOP_GRACE_MS }, 'process ignored SIGTERM; sending SIGKILL');
-      handle.kill('SIGKILL');
-      await handle.waitForExit();
-    }),
-  );
 }
 
 async function writeJson(file: string, value: unknown): Promise<void> {
