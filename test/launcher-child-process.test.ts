@@ -7,7 +7,7 @@ import { forkChild, startChild, stopChildren, type ChildSpec } from '../src/laun
 import { silentLogger } from '../src/logging/logger.js';
 
 /**
- * A stand-in for dist/cli.js: behaves as its first argument says, so the
+ * A stand-in for dist/cli.js that behaves as its first argument selects, so the
  * handle can be tested without starting a real role.
  */
 const FAKE_CHILD = `
