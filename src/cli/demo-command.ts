@@ -1,10 +1,10 @@
+import { rm } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { Topology } from '../config/topology.js';
 import { loadTopology } from '../config/topology-validation.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { formatDemoReport } from '../launcher/demo-report.js';
 import { runDemo } from '../launcher/demo-scenario.js';
-import { rm } from 'node:fs/promises';
 
 export const DEMO_USAGE = `usage: atlas-sim demo [options]
 
