@@ -16,6 +16,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   client: { module: './client/main.js', summary: 'run one customer or representative client process' },
   dns: { module: './dns/main.js', summary: 'run the cluster DNS server' },
   stun: { module: './stun/main.js', summary: 'run a public STUN server' },
+  anycast: { module: './anycast/main.js', summary: 'run the anycast router that forwards each TCP connection to the traffic node nearest the client' },
 };
 
 type CommandModule = { main(argv: string[]): Promise<number> };
