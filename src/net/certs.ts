@@ -2,7 +2,6 @@ import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import { mkdir, mkdtemp, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generate } from 'selfsigned';
 import { ZONE } from '../config/constants.js';
 import { errorMessage } from '../util/errors.js';
 
@@ -122,6 +121,10 @@ async function generateInto(dir: string): Promise<void> {
   // The random suffix gives each CA its own subject. Without one, a client holding another cluster's CA
   // would match it by name and report a signature failure instead of an unknown issuer.
   const caName = `atlas-sim cluster CA ${randomBytes(4).toString('hex')}`;
+
+  // selfsigned loads a large X.509 library. Importing it here keeps it off the
+  // start-up path of every process that only reads existing certificates.
+  const { generate } = await import('selfsigned');
   const ca = await generate([{ name: 'commonName', value: caName }, { name: 'organizationName', value: 'atlas-sim' }], {
     ...common,
     extensions: [
