@@ -122,3 +122,19 @@ void t.test('resolveSrv through the cluster server', async (t) => {
   await t.rejects(resolveSrv(options, '_nope._tcp.support.example.test'), { code: 'ENOTFOUND', message: /SRV records for "_nope\._tcp\.support\.example\.test"/ });
   t.same(await resolveClusterAddresses({ ...options, localAddress: EU_CLIENT }, 'traffic.support.example.test'), ['127.30.0.10'], 'resolveClusterAddresses');
 });
+
+void t.test('lookup caches answers for their TTL', async (t) => {
+  const { server, address, port } = await startServer(t);
+  const lookup = createClusterLookup({ server: { address, port }, logger: silentLogger() });
+  const hostname = 'us-traffic1.support.example.test';
+
+  t.same(await lookupAsync(lookup, hostname, {}), { address: '127.20.0.10', family: 4 }, 'first answer');
+  const queriesAfterFirst = server.stats().queries;
+  server.setRecord(hostname, ['127.20.0.99']);
+  t.same(await lookupAsync(lookup, hostname, {}), { address: '127.20.0.10', family: 4 }, 'cached answer within the TTL');
+  t.equal(server.stats().queries, queriesAfterFirst, 'no query while the answer is cached');
+
+  // The zone's TTL is 1 s; waiting longer lets the cached answer expire.
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  t.same(await lookupAsync(lookup, hostname, {}), { address: '127.20.0.99', family: 4 }, 'new answer after the TTL');
+});

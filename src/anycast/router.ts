@@ -70,7 +70,7 @@ export class AnycastRouter {
     this.connectionsByNode[decision.node] = (this.connectionsByNode[decision.node] ?? 0) + 1;
     this.connectionsByReason[decision.reason] += 1;
     const explanation = decision.reason === 'prefix' ? `prefix ${decision.prefix} matched` : 'no prefix matched, default node';
-    this.logger.debug({ client: clientIp, node: decision.node, target: `${decision.target.address}:${decision.target.port}`, reason: decision.reason, prefix: decision.prefix }, `routed connection: ${explanation}`);
+    this.logger.debug({ client: clientIp, trafficNode: decision.node, target: `${decision.target.address}:${decision.target.port}`, reason: decision.reason, prefix: decision.prefix }, `routed connection: ${explanation}`);
     return decision;
   }
 }

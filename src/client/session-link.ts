@@ -302,7 +302,7 @@ export class SessionLink extends EventEmitter<{ joined: [string]; 'stream-done':
   private onJoined(channel: Channel, joined: atlas.ISessionJoined): void {
     if (joined.nodeName) this.node = joined.nodeName;
     this.state = 'joined';
-    this.logger.info({ node: this.node, direction: this.direction }, 'joined session on traffic node');
+    this.logger.info({ trafficNode: this.node, direction: this.direction }, 'joined session on traffic node');
     this.publisher?.attach(channel);
     this.emit('joined', this.node);
   }

@@ -61,7 +61,7 @@ export class ClientSession extends EventEmitter<SessionEvents> {
     link.on('stream-done', () => this.emit('stream-done', link));
     link.on('failed', (reason) => this.emit('link-failed', link, reason));
     this.links.push(link);
-    this.logger.info({ kind: link.kind, node: link.node, host: link.host, port: link.port, stream: link.stream, direction: link.direction, reason: assignment.reason?.text ?? '' }, 'opening session connection');
+    this.logger.info({ kind: link.kind, trafficNode: link.node, host: link.host, port: link.port, stream: link.stream, direction: link.direction, reason: assignment.reason?.text ?? '' }, 'opening session connection');
     link.start();
     return link;
   }

@@ -43,7 +43,7 @@ export class NodeSelection {
   update(state: Readonly<TrafficNodeState>): void {
     const configCurrent = state.appliedConfigVersion === this.syncedVersion;
     this.chooser.updateNode(state.name, { online: state.online, accepting: state.accepting, configCurrent });
-    this.deps.logger.debug({ node: state.name, online: state.online, accepting: state.accepting, configCurrent }, 'chooser candidate updated');
+    this.deps.logger.debug({ trafficNode: state.name, online: state.online, accepting: state.accepting, configCurrent }, 'chooser candidate updated');
   }
 
   /** Chooses a home node for a client; an invalid address or offset yields `none` with the reason. */

@@ -131,7 +131,7 @@ export class SessionBroker {
 
     const assignment = this.assign(session, customer, 'cross', session.representativeNode, REP_SCREEN_STREAM, 'subscribe', session.representativeReason);
     customer.channel.send({ screenShareStart: { sessionId, assignment } });
-    session.logger.info({ customer: customer.clientId, node: session.representativeNode }, 'screen share started');
+    session.logger.info({ customer: customer.clientId, trafficNode: session.representativeNode }, 'screen share started');
   }
 
   /** Ends a session at a participant's request. */
@@ -177,7 +177,7 @@ export class SessionBroker {
     for (const connection of session.connections.get(client.clientId) ?? []) {
       if (connection.stream === report.stream) connection.path = report.path ?? '';
     }
-    session.logger.info({ peer: client.clientId, stream: report.stream, path: report.path, node: report.node, reason: report.reason }, 'stream path reported');
+    session.logger.info({ peer: client.clientId, stream: report.stream, path: report.path, trafficNode: report.node, reason: report.reason }, 'stream path reported');
   }
 
   /** Marks a connection open or closed as the traffic node reports it. */
@@ -190,14 +190,14 @@ export class SessionBroker {
         connection.connected = report.connected;
       }
     }
-    session.logger.info({ node, peer: report.participantId, stream: report.stream, direction, clientIp: report.clientIp, connected: report.connected }, 'traffic node reported a session connection');
+    session.logger.info({ trafficNode: node, peer: report.participantId, stream: report.stream, direction, clientIp: report.clientIp, connected: report.connected }, 'traffic node reported a session connection');
   }
 
   private chooseFor(client: ConnectedClient, sessionId: string): Choice {
     const choice = this.deps.selection.choose(client.address, client.utcOffsetMinutes);
     const logger = client.logger.child({ session: sessionId });
     const node = choice.kind === 'node' ? choice.node : undefined;
-    logger.info({ kind: choice.kind, node, reason: choice.reason.text, method: choice.reason.method, clientIp: client.address, utcOffsetMinutes: client.utcOffsetMinutes }, 'traffic node choice');
+    logger.info({ kind: choice.kind, trafficNode: node, reason: choice.reason.text, method: choice.reason.method, clientIp: client.address, utcOffsetMinutes: client.utcOffsetMinutes }, 'traffic node choice');
     return choice;
   }
 

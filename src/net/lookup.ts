@@ -97,19 +97,22 @@ function requestedFamily(options: LookupOptions | number | undefined): 0 | 4 | 6
   return 0;
 }
 
-async function resolveAddresses(options: ClusterDnsClientOptions, hostname: string, family: 0 | 4 | 6): Promise<LookupAddress[]> {
+/** An address with the TTL its record carried, so answers can be cached as long as the server allows. */
+type TimedAddress = LookupAddress & { ttlSeconds: number };
+
+async function resolveAddresses(options: ClusterDnsClientOptions, hostname: string, family: 0 | 4 | 6): Promise<TimedAddress[]> {
   if (family === 6) {
-    const addresses = await query(options, hostname, 'AAAA', (resolver) => resolver.resolve6(hostname));
-    return addresses.map((address) => ({ address, family: 6 }));
+    const records = await query(options, hostname, 'AAAA', (resolver) => resolver.resolve6(hostname, { ttl: true }));
+    return records.map((record) => ({ address: record.address, family: 6, ttlSeconds: record.ttl }));
   }
   try {
-    const addresses = await query(options, hostname, 'A', (resolver) => resolver.resolve4(hostname));
-    return addresses.map((address) => ({ address, family: 4 }));
+    const records = await query(options, hostname, 'A', (resolver) => resolver.resolve4(hostname, { ttl: true }));
+    return records.map((record) => ({ address: record.address, family: 4, ttlSeconds: record.ttl }));
   } catch (error) {
     // With no family requested, a name without A records may still have AAAA records.
     if (family === 4 || !(error instanceof ClusterDnsError) || error.code !== 'ENODATA') throw error;
-    const addresses = await query(options, hostname, 'AAAA', (resolver) => resolver.resolve6(hostname));
-    return addresses.map((address) => ({ address, family: 6 }));
+    const records = await query(options, hostname, 'AAAA', (resolver) => resolver.resolve6(hostname, { ttl: true }));
+    return records.map((record) => ({ address: record.address, family: 6, ttlSeconds: record.ttl }));
   }
 }
 
@@ -122,6 +125,7 @@ type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | Lo
  * returned without a query.
  */
 export function createClusterLookup(options: ClusterDnsClientOptions): LookupFunction {
+  const cache = new AnswerCache();
   const lookup = (hostname: string, lookupOptions: LookupOptions | number | LookupCallback, maybeCallback?: LookupCallback): void => {
     const callback = typeof lookupOptions === 'function' ? lookupOptions : maybeCallback;
     if (callback === undefined) throw new TypeError('lookup: the callback argument is missing');
@@ -140,15 +144,47 @@ export function createClusterLookup(options: ClusterDnsClientOptions): LookupFun
       process.nextTick(() => deliver([{ address: hostname, family: literalFamily }]));
       return;
     }
-    resolveAddresses(options, hostname, requestedFamily(settings)).then(
+    const family = requestedFamily(settings);
+    const cached = cache.get(hostname, family);
+    if (cached !== undefined) {
+      process.nextTick(() => deliver(cached));
+      return;
+    }
+    resolveAddresses(options, hostname, family).then(
       (addresses) => {
         options.logger.debug({ hostname, addresses: addresses.map((entry) => entry.address) }, 'cluster DNS lookup');
+        cache.set(hostname, family, addresses);
         deliver(addresses);
       },
       (error: ClusterDnsError) => callback(error, all ? [] : ''),
     );
   };
   return lookup;
+}
+
+/**
+ * Positive answers kept for the lowest TTL of their records, as a stub
+ * resolver's cache would. The cluster zone uses a TTL of 1 s, so a moved
+ * record (a master failover) is seen within a second.
+ */
+class AnswerCache {
+  private readonly entries = new Map<string, { addresses: LookupAddress[]; expiresAtMs: number }>();
+
+  get(hostname: string, family: number): LookupAddress[] | undefined {
+    const key = `${family}/${hostname.toLowerCase()}`;
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAtMs > Date.now()) return entry.addresses;
+    this.entries.delete(key);
+    return undefined;
+  }
+
+  set(hostname: string, family: number, addresses: TimedAddress[]): void {
+    const ttlSeconds = Math.min(...addresses.map((entry) => entry.ttlSeconds));
+    if (!(ttlSeconds > 0)) return;
+    const plain = addresses.map(({ address, family: addressFamily }) => ({ address, family: addressFamily }));
+    this.entries.set(`${family}/${hostname.toLowerCase()}`, { addresses: plain, expiresAtMs: Date.now() + ttlSeconds * 1000 });
+  }
 }
 
 /** Resolves one hostname to its IPv4 addresses through the cluster DNS server. */
