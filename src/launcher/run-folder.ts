@@ -4,11 +4,14 @@ import { join, resolve } from 'node:path';
 import { CLUSTER_INFO_FILE } from '../config/cluster-info.js';
 import { projectRoot } from './project-root.js';
 
+/** Folder that contains the run folders `atlas-sim up` creates by default. */
+export function defaultRunsRoot(): string {
+  return join(projectRoot(), 'runs');
+}
+
 /** Paths inside one cluster's run folder. */
-export interface RunFolder {
+export interface RunFolderPaths {
   dir: string;
-  /** True when the launcher made the folder itself (not given by the caller). */
-  created: boolean;
   clusterInfoFile: string;
   /** Inter-appliance pre-shared key, hex, mode 0600. */
   pskFile: string;
@@ -19,10 +22,30 @@ export interface RunFolder {
   dataDir(name: string): string;
 }
 
+/** A run folder the launcher prepared. */
+export interface RunFolder extends RunFolderPaths {
+  /** True when the launcher made the folder itself (not given by the caller). */
+  created: boolean;
+}
+
+/** Returns the paths inside run folder `dir` without touching the disk. */
+export function runFolderPaths(dir: string): RunFolderPaths {
+  const absolute = resolve(dir);
+  return {
+    dir: absolute,
+    clusterInfoFile: join(absolute, CLUSTER_INFO_FILE),
+    pskFile: join(absolute, 'psk.key'),
+    sessionKeyFile: join(absolute, 'session.key'),
+    configFile: (name) => join(absolute, 'config', `${name}.json`),
+    logFile: (name) => join(absolute, 'logs', `${name}.log`),
+    dataDir: (name) => join(absolute, 'data', name),
+  };
+}
+
 /** Returns `<project root>/runs/<UTC timestamp>-<6 hex digits>`, such as runs/20261204-195312-a1b2c3. */
 export function defaultRunDir(now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  return join(projectRoot(), 'runs', `${stamp}-${randomBytes(3).toString('hex')}`);
+  return join(defaultRunsRoot(), `${stamp}-${randomBytes(3).toString('hex')}`);
 }
 
 /**
@@ -40,16 +63,7 @@ export async function prepareRunFolder(runDir?: string): Promise<RunFolder> {
   }
 
   for (const sub of ['config', 'logs', 'data']) await mkdir(join(dir, sub), { recursive: true });
-  return {
-    dir,
-    created: entries === null,
-    clusterInfoFile: join(dir, CLUSTER_INFO_FILE),
-    pskFile: join(dir, 'psk.key'),
-    sessionKeyFile: join(dir, 'session.key'),
-    configFile: (name) => join(dir, 'config', `${name}.json`),
-    logFile: (name) => join(dir, 'logs', `${name}.log`),
-    dataDir: (name) => join(dir, 'data', name),
-  };
+  return { ...runFolderPaths(dir), created: entries === null };
 }
 
 /** Deletes the run folder and everything in it. */
