@@ -149,8 +149,8 @@ void t.test('anycast process routes and reports', { skip: !existsSync(MAIN_MODUL
   t.equal(await exited, 0, 'router exits with 0 when the IPC channel closes');
 
   const log = await readFile(logFile, 'utf8');
-  t.match(log, /"node":"eu".*"reason":"prefix","prefix":"127\.77\.5\.0\/25".*routed connection: prefix 127\.77\.5\.0\/25 matched/);
-  t.match(log, /"node":"us".*"reason":"default".*routed connection: no prefix matched, default node/);
+  t.match(log, /"trafficNode":"eu".*"reason":"prefix","prefix":"127\.77\.5\.0\/25".*routed connection: prefix 127\.77\.5\.0\/25 matched/);
+  t.match(log, /"trafficNode":"us".*"reason":"default".*routed connection: no prefix matched, default node/);
 });
 
 void t.test('anycast process rejects a faulty table', { skip: !existsSync(MAIN_MODULE) && 'dist/anycast/main.js is missing' }, async (t) => {
