@@ -23,7 +23,7 @@ export interface TrafficMemberSeed {
   srvWeight: number;
 }
 
-/** The cluster a master starts with when its data folder holds no configuration yet. */
+/** The cluster a master starts with when its data folder contains no configuration yet. */
 export interface ClusterSeed {
   clusterName: string;
   method: string;

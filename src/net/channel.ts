@@ -37,7 +37,7 @@ export interface ChannelOptions {
 
 export type MessageHandler = (envelope: DecodedEnvelope, raw: Buffer) => void | Promise<void>;
 
-/** Why a channel closed, as its 'close' event reports it. */
+/** Reason and origin of a channel's close, as its 'close' event reports them. */
 export interface ChannelClose {
   code: number;
   reason: string;

@@ -33,8 +33,9 @@ export function reportEvent(name: string, event: string, data?: Record<string, u
 }
 
 /**
- * Answers the parent's requests with the given handlers. A handler that
- * throws answers `ok: false` with the message; the process keeps running.
+ * Serves the parent's requests with the given handlers. A handler that
+ * throws produces a reply with `ok: false` and its message, and the process
+ * keeps running.
  */
 export function serveParentRequests(logger: Logger, handlers: RequestHandlers): void {
   if (!isSupervised()) return;
