@@ -34,6 +34,16 @@ export interface ClusterSeed {
   seed: string;
 }
 
+/** An API account the master starts with: OAuth client id and the scrypt hash of its secret, never the secret. */
+export interface ApiAccountSeed {
+  name: string;
+  clientId: string;
+  /** `scrypt$N$r$p$salt$key`, as hashSecret() in src/util/scrypt-hash.ts makes it. */
+  secretHash: string;
+  /** Command API permission: `read_only` reads, `full` also changes state. */
+  commandApi: 'read_only' | 'full';
+}
+
 /** Everything one appliance process (master or traffic node) needs, written by the launcher as JSON. */
 export interface NodeProcessConfig {
   role: 'master' | 'traffic';
@@ -51,6 +61,8 @@ export interface NodeProcessConfig {
   heartbeat: { intervalMs: number; timeoutMs: number };
   /** Master only. */
   cluster?: ClusterSeed;
+  /** Master only: API accounts added to the ones its data folder stores. */
+  apiAccounts?: ApiAccountSeed[];
 }
 
 /** Reads and validates a node configuration file, naming the file and field on error. */

@@ -10,6 +10,7 @@ import { nodeHostname } from '../config/constants.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { ensureClusterCerts } from '../net/certs.js';
 import { errorMessage } from '../util/errors.js';
+import { writeApiAccountFile } from './api-account-file.js';
 import { allocateAddressBlock, HOST_OCTETS, type AddressBlock } from './address-block.js';
 import { DEFAULT_READY_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, describeExit, forkChild, stopChildren, type ChildEvent, type ChildExit, type ChildHandle, type ChildSpec } from './child-process.js';
 import { applianceAddresses, clientTimezoneEnv, DNS_PROCESS_NAME, STUN_PROCESS_NAME, nodeInfo, planClient, planCluster, type ClientStart, type ClusterPlan, type PlannedNode } from './cluster-plan.js';
@@ -198,7 +199,10 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     await writeRandomSecretFile(this.folder.pskFile);
     await writeRandomSecretFile(this.folder.sessionKeyFile);
 
+    const apiAccount = await writeApiAccountFile(this.folder.apiAccountFile);
+
     const plan = planCluster({ topology: this.topology, seed: this.seed, block: this.block, ports: this.ports, folder: this.folder, certsDir: this.certsDir });
+    plan.master.config.apiAccounts = [apiAccount];
     this.plan = plan;
     await writeJson(plan.dns.configFile, plan.dns.config);
     for (const node of [...plan.trafficNodes, plan.master]) await writeJson(node.configFile, node.config);

@@ -17,6 +17,8 @@ export interface RunFolderPaths {
   pskFile: string;
   /** Cluster session key that signs session tickets, hex, mode 0600. */
   sessionKeyFile: string;
+  /** OAuth client id and secret of the command API account, JSON, mode 0600. */
+  apiAccountFile: string;
   configFile(name: string): string;
   logFile(name: string): string;
   dataDir(name: string): string;
@@ -36,6 +38,7 @@ export function runFolderPaths(dir: string): RunFolderPaths {
     clusterInfoFile: join(absolute, CLUSTER_INFO_FILE),
     pskFile: join(absolute, 'psk.key'),
     sessionKeyFile: join(absolute, 'session.key'),
+    apiAccountFile: join(absolute, 'api-account.json'),
     configFile: (name) => join(absolute, 'config', `${name}.json`),
     logFile: (name) => join(absolute, 'logs', `${name}.log`),
     dataDir: (name) => join(absolute, 'data', name),

@@ -4,7 +4,7 @@ import type { WebSocket } from 'ws';
 import { SOFTWARE_VERSION } from '../config/constants.js';
 import type { Logger } from '../logging/logger.js';
 import { Channel, type ChannelClose, type HeartbeatOptions } from '../net/channel.js';
-import { WsServer, type TlsServerCredentials } from '../net/ws-server.js';
+import { WsServer, type RequestHandler, type TlsServerCredentials } from '../net/ws-server.js';
 import { CLOSE_NORMAL, ProtocolError, type DecodedEnvelope } from '../protocol/envelope.js';
 import { ErrorCode, Role, type atlas } from '../protocol/messages.js';
 import { MAX_UTC_OFFSET_MINUTES, MIN_UTC_OFFSET_MINUTES } from '../routing/index.js';
@@ -33,6 +33,8 @@ export interface ControlChannelOptions {
   port: number;
   tls: TlsServerCredentials;
   heartbeat: HeartbeatOptions;
+  /** Plain HTTPS requests on the same address (command API, admin API); 404 when absent. */
+  onRequest?: RequestHandler;
 }
 
 /**
@@ -44,10 +46,9 @@ export class ControlChannelServer {
   private readonly server: WsServer;
 
   constructor(private readonly deps: ControlChannelDeps, private readonly options: ControlChannelOptions) {
-    // NOTE: onRequest stays unset, so plain HTTPS requests get 404 until the admin API exists.
     this.server = new WsServer(
       { logger: deps.logger },
-      { host: options.address, port: options.port, tls: options.tls, paths: { [CONTROL_PATH]: (ws, request) => this.accept(ws, request) } },
+      { host: options.address, port: options.port, tls: options.tls, paths: { [CONTROL_PATH]: (ws, request) => this.accept(ws, request) }, onRequest: options.onRequest },
     );
   }
 

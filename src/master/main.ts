@@ -10,6 +10,7 @@ import { PRIMARY_TERM } from './appliance-link.js';
 import { ApplianceLinks } from './appliance-links.js';
 import { ClientRegistry } from './client-registry.js';
 import { ClusterConfigStore } from './cluster-config-store.js';
+import { createMasterCommandApi, sendNotFound } from './command-api/master-command-api.js';
 import { ControlChannelServer } from './control-channel.js';
 import { buildInitialConfig, readSessionKey } from './initial-cluster-config.js';
 import { NodeSelection } from './node-selection.js';
@@ -73,6 +74,7 @@ async function startMaster(config: NodeProcessConfig, logger: Logger): Promise<v
     { members: synced.members.filter((member) => member.role === 'traffic'), localAddress: config.internal.address, heartbeat: config.heartbeat },
   );
   links.on('change', (state) => selection.update(state));
+  const commandApi = await createMasterCommandApi({ logger, registry, broker, links, syncedConfig: () => synced }, config, identity.guid);
 
   const control = new ControlChannelServer(
     {
@@ -82,7 +84,15 @@ async function startMaster(config: NodeProcessConfig, logger: Logger): Promise<v
       broker,
       welcome: () => ({ masterName: config.name, term: PRIMARY_TERM, p2pEnabled: synced.p2pEnabled, stunServer: synced.stunServer }),
     },
-    { address: config.public.address, port: config.public.port, tls: { cert: certs.cert, key: certs.key }, heartbeat: config.heartbeat },
+    {
+      address: config.public.address,
+      port: config.public.port,
+      tls: { cert: certs.cert, key: certs.key },
+      heartbeat: config.heartbeat,
+      onRequest: (request, response) => {
+        if (!commandApi.handle(request, response)) sendNotFound(response);
+      },
+    },
   );
   const publicPort = await control.listen();
   links.start();

@@ -19,6 +19,8 @@ export interface SessionConnection {
   reason: string;
   /** True while the traffic node reports the connection open. */
   connected: boolean;
+  /** Time the traffic node last reported the connection open; absent while it is closed. */
+  connectedAtMs?: number;
   /** Path the client reported for the stream ("direct" or "relay"); empty until it reports one. */
   path: string;
 }
@@ -188,6 +190,7 @@ export class SessionBroker {
     for (const connection of session.connections.get(report.participantId) ?? []) {
       if (connection.node === node && connection.stream === report.stream && connection.direction === direction) {
         connection.connected = report.connected;
+        connection.connectedAtMs = report.connected ? Date.now() : undefined;
       }
     }
     session.logger.info({ trafficNode: node, peer: report.participantId, stream: report.stream, direction, clientIp: report.clientIp, connected: report.connected }, 'traffic node reported a session connection');
