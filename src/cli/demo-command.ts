@@ -1,10 +1,10 @@
-import { rm } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { Topology } from '../config/topology.js';
 import { loadTopology } from '../config/topology-validation.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { formatDemoReport } from '../launcher/demo-report.js';
 import { runDemo } from '../launcher/demo-scenario.js';
+import { removeRunFolder } from '../launcher/run-folder.js';
 
 export const DEMO_USAGE = `usage: atlas-sim demo [options]
 
@@ -104,7 +104,7 @@ export async function main(argv: string[]): Promise<number> {
   });
 
   const keep = args.keepRunDir || !report.verdict.ok;
-  if (!keep) await rm(report.runDir, { recursive: true, force: true });
+  if (!keep) await removeRunFolder({ dir: report.runDir, created: report.runDirCreated });
 
   if (json) {
     console.log(JSON.stringify({ ...report, runDirKept: keep }, null, 2));

@@ -47,7 +47,7 @@ export interface StartClusterOptions {
 }
 
 export interface CloseOptions {
-  /** Delete the run folder after every process has exited. */
+  /** Delete the run folder after every process has exited (only its contents when the caller gave the folder). */
   removeRunDir?: boolean;
 }
 

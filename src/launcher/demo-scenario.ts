@@ -31,6 +31,8 @@ export interface DemoProcess {
 export interface DemoReport {
   seed: string;
   runDir: string;
+  /** True when the launcher created the run folder, false when the caller gave an existing empty one. */
+  runDirCreated: boolean;
   clusterName: string;
   sessionId: string;
   frames: FramesSpec;
@@ -93,6 +95,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   const report: DemoReport = {
     seed: cluster.seed,
     runDir: cluster.runDir,
+    runDirCreated: cluster.folder.created,
     clusterName: cluster.topology.clusterName,
     sessionId: '',
     frames: cluster.topology.frames,

@@ -53,23 +53,41 @@ export function defaultRunDir(now = new Date()): string {
 
 /**
  * Creates the run folder with its config/, logs/ and data/ subfolders. A given
- * folder may exist but must not hold another cluster's cluster.json.
+ * folder must be missing or empty, so that removing the run folder later can
+ * never delete files the launcher did not write.
  */
 export async function prepareRunFolder(runDir?: string): Promise<RunFolder> {
   const dir = resolve(runDir ?? defaultRunDir());
+  // Node 20's recursive mkdir never settles under /proc, so such paths are rejected first.
+  if (dir === '/proc' || dir.startsWith('/proc/') || dir === '/sys' || dir.startsWith('/sys/')) {
+    throw new Error(`run folder ${dir} is inside a kernel file system; pass a folder on disk, such as ./runs/mine`);
+  }
+
   const entries = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return null;
+    if (error.code === 'ENOTDIR') throw new Error(`run folder ${dir} is a file, not a folder; pass a new or empty folder`);
     throw error;
   });
   if (entries?.includes(CLUSTER_INFO_FILE) === true) {
     throw new Error(`run folder ${dir} already contains ${CLUSTER_INFO_FILE} from another cluster; pass a new or empty folder`);
+  }
+  if (entries !== null && entries.length > 0) {
+    throw new Error(`run folder ${dir} is not empty (it contains ${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}); pass a new or empty folder, because the launcher may delete the run folder's contents when the run ends`);
   }
 
   for (const sub of ['config', 'logs', 'data']) await mkdir(join(dir, sub), { recursive: true });
   return { ...runFolderPaths(dir), created: entries === null };
 }
 
-/** Deletes the run folder and everything in it. */
-export async function removeRunFolder(folder: RunFolder): Promise<void> {
-  await rm(folder.dir, { recursive: true, force: true });
+/**
+ * Deletes what the launcher wrote: the whole folder when the launcher created
+ * it, else only the folder's contents, since the caller gave an empty folder.
+ */
+export async function removeRunFolder(folder: Pick<RunFolder, 'dir' | 'created'>): Promise<void> {
+  if (folder.created) {
+    await rm(folder.dir, { recursive: true, force: true });
+    return;
+  }
+  const entries = await readdir(folder.dir).catch(() => [] as string[]);
+  await Promise.all(entries.map((entry) => rm(join(folder.dir, entry), { recursive: true, force: true })));
 }
