@@ -91,6 +91,15 @@ void t.test('rep accept rejected by master', async (t) => {
   t.equal(client.activeSession, undefined);
 });
 
+void t.test('rep accept fails when session cannot start', async (t) => {
+  const { client, control } = await startRep(t);
+  const accepted = client.accept('customer-1');
+  await control.next('acceptRequest');
+  control.channel.send({ sessionEnded: { sessionId: 'session-9', reason: 'no traffic node available for customer-1' } });
+  await t.rejects(accepted, /the master rejected the request: no traffic node available for customer-1/);
+  t.equal(client.activeSession, undefined, 'no session started');
+});
+
 void t.test('rep auto accept and show screen', async (t) => {
   const { control, events } = await startRep(t, { accept: true, showMyScreen: true });
   control.channel.send({ queueUpdate: { entries: [QUEUE_ENTRY] } });

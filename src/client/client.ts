@@ -284,6 +284,12 @@ export class Client extends EventEmitter<ClientEvents> {
       return;
     }
     const session = this.activeSession;
+    if (session === undefined && this.acceptInFlight) {
+      // A session the master could not start (no traffic node, an unsupported method)
+      // ends before its SessionStart: that answers the pending AcceptRequest.
+      this.recordRejection(ended.reason || `session ${ended.sessionId} ended before it started`);
+      return;
+    }
     if (session === undefined || session.id !== ended.sessionId) {
       this.deps.logger.debug({ session: ended.sessionId }, 'SessionEnded for a session that is not running, ignored');
       return;
