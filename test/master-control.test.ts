@@ -96,6 +96,32 @@ void t.test('control keeps a client id', async (t) => {
   t.equal(clientId, 'customer-keep-1');
 });
 
+void t.test('control closes a connection without hello', async (t) => {
+  const client = await connectControl(t, cluster, CUSTOMER_ADDRESS);
+  const error = await client.next('error');
+  const close = await client.closed;
+  t.equal(error.error?.code, ErrorCode.ERROR_TIMEOUT, 'error code');
+  t.match(error.error?.message, /no clientHello within 10000 ms/, 'message names the timeout');
+  t.equal(close.code, CLOSE_POLICY_VIOLATION, 'close code');
+});
+
+void t.test('client id takeover needs the resume token', async (t) => {
+  const owner = await connectClient(t, cluster, CUSTOMER_ADDRESS, { role: Role.ROLE_CUSTOMER, displayName: 'owner', clientId: 'customer-owned-1' });
+  t.equal(owner.resumeToken.length, 32, 'welcome carries a resume token');
+
+  const intruder = await connectControl(t, cluster, REP_ADDRESS);
+  intruder.channel.send({ clientHello: { role: Role.ROLE_CUSTOMER, softwareVersion: '24.3.1', displayName: 'intruder', clientId: 'customer-owned-1' } });
+  const error = await intruder.next('error');
+  t.equal(error.error?.code, ErrorCode.ERROR_AUTH_FAILED, 'error code');
+  t.match(error.error?.message, /client id customer-owned-1 is online on another connection/, 'message names the client id');
+  t.equal((await intruder.closed).code, CLOSE_POLICY_VIOLATION, 'close code');
+  t.ok(owner.client.channel.isOpen, 'owner keeps its connection');
+
+  const resumed = await connectClient(t, cluster, CUSTOMER_ADDRESS, { role: Role.ROLE_CUSTOMER, displayName: 'owner', clientId: 'customer-owned-1', resumeToken: owner.resumeToken });
+  t.equal(resumed.clientId, 'customer-owned-1', 'reconnect with the token keeps the id');
+  t.equal((await owner.client.closed).code, 1000, 'previous connection replaced');
+});
+
 void t.test('session refused without traffic node', async (t) => {
   const rep = await connectClient(t, cluster, REP_ADDRESS, { role: Role.ROLE_REPRESENTATIVE, displayName: 'Rep', utcOffsetMinutes: -300 });
   const customer = await connectClient(t, cluster, CUSTOMER_ADDRESS, { role: Role.ROLE_CUSTOMER, displayName: 'Customer', utcOffsetMinutes: 60 });

@@ -194,6 +194,8 @@ export class Client extends EventEmitter<ClientEvents> {
       displayName: this.config.displayName,
       clientId: this.clientId,
       sessionKey: this.config.sessionKey ?? '',
+      // Proves on a reconnect that this process owns the client id it claims.
+      resumeToken: this.control.welcome?.resumeToken,
     };
   }
 

@@ -7,6 +7,7 @@ import { Channel, type ChannelClose, type HeartbeatOptions } from '../net/channe
 import { WsServer, type RequestHandler, type TlsServerCredentials } from '../net/ws-server.js';
 import { CLOSE_NORMAL, ProtocolError, type DecodedEnvelope } from '../protocol/envelope.js';
 import { ErrorCode, Role, type atlas } from '../protocol/messages.js';
+import { resumeToken, verifyResumeToken } from '../protocol/resume-token.js';
 import { MAX_UTC_OFFSET_MINUTES, MIN_UTC_OFFSET_MINUTES } from '../routing/index.js';
 import { roleName, type ClientRegistry, type ConnectedClient } from './client-registry.js';
 import type { SessionBroker } from './session-broker.js';
@@ -17,6 +18,8 @@ export const CONTROL_PATH = '/control';
 const CLIENT_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 /** Maximum length of a display name or support issue kept, in characters. */
 export const MAX_TEXT_FIELD_CHARS = 200;
+/** Time a new connection has to send its ClientHello before it is closed. */
+export const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
 
 export interface ControlChannelDeps {
   logger: Logger;
@@ -24,7 +27,9 @@ export interface ControlChannelDeps {
   queue: SupportQueue;
   broker: SessionBroker;
   /** Fields of ClientWelcome that come from the master and its configuration. */
-  welcome: () => Omit<atlas.IClientWelcome, 'clientId'>;
+  welcome: () => Omit<atlas.IClientWelcome, 'clientId' | 'resumeToken'>;
+  /** Cluster session key, which also keys the clients' resume tokens. */
+  sessionKey: () => Uint8Array;
 }
 
 export interface ControlChannelOptions {
@@ -33,6 +38,8 @@ export interface ControlChannelOptions {
   port: number;
   tls: TlsServerCredentials;
   heartbeat: HeartbeatOptions;
+  /** DEFAULT_HELLO_TIMEOUT_MS when absent. */
+  helloTimeoutMs?: number;
   /** Plain HTTPS requests on the same address (command API, admin API); 404 when absent. */
   onRequest?: RequestHandler;
 }
@@ -69,14 +76,22 @@ export class ControlChannelServer {
     let client: ConnectedClient | undefined;
     logger.debug('control channel opened');
 
+    const helloTimeoutMs = this.options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS;
+    const helloTimer = setTimeout(() => {
+      channel.fail(ErrorCode.ERROR_TIMEOUT, `no clientHello within ${helloTimeoutMs} ms of connecting`);
+    }, helloTimeoutMs);
+    helloTimer.unref();
+
     channel.onMessage((envelope) => {
       if (client === undefined) {
+        clearTimeout(helloTimer);
         client = this.hello(channel, logger, envelope);
       } else {
         this.dispatch(client, envelope);
       }
     });
     channel.once('close', (close) => {
+      clearTimeout(helloTimer);
       if (client === undefined) {
         logger.debug({ code: close.code, reason: close.reason }, 'control channel closed before hello');
       } else {
@@ -104,6 +119,11 @@ export class ControlChannelServer {
       throw new ProtocolError(ErrorCode.ERROR_MALFORMED, `clientHello.clientId ${JSON.stringify(hello.clientId.slice(0, 80))} is invalid; expected 1-64 characters of A-Z, a-z, 0-9, ".", "_" or "-", or empty to get one assigned`);
     }
 
+    const sessionKey = this.deps.sessionKey();
+    if (hello.clientId !== '' && this.deps.registry.get(hello.clientId) !== undefined && !verifyResumeToken(sessionKey, hello.clientId, hello.resumeToken)) {
+      throw new ProtocolError(ErrorCode.ERROR_AUTH_FAILED, `client id ${hello.clientId} is online on another connection; a reconnecting client must present the resume token from its ClientWelcome`);
+    }
+
     const clientId = hello.clientId || `c-${randomBytes(8).toString('hex')}`;
     const client: ConnectedClient = {
       clientId,
@@ -117,7 +137,7 @@ export class ControlChannelServer {
     };
     this.replacePrevious(client, this.deps.registry.add(client));
 
-    channel.send({ clientWelcome: { ...this.deps.welcome(), clientId } });
+    channel.send({ clientWelcome: { ...this.deps.welcome(), clientId, resumeToken: resumeToken(sessionKey, clientId) } });
     client.logger.info({ role: roleName(client.role), displayName: client.displayName, utcOffsetMinutes: client.utcOffsetMinutes }, 'client online');
     if (client.role === Role.ROLE_REPRESENTATIVE) client.channel.send({ queueUpdate: { entries: this.deps.queue.entries() } });
     return client;

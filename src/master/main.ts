@@ -83,6 +83,7 @@ async function startMaster(config: NodeProcessConfig, logger: Logger): Promise<v
       queue,
       broker,
       welcome: () => ({ masterName: config.name, term: PRIMARY_TERM, p2pEnabled: synced.p2pEnabled, stunServer: synced.stunServer }),
+      sessionKey: () => synced.sessionKey,
     },
     {
       address: config.public.address,

@@ -83,7 +83,7 @@ export class ApplianceEndpoint {
 
     const nonce = createNonce();
     const timeoutMs = this.options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS;
-    const authTimer = setTimeout(() => channel.fail(ErrorCode.ERROR_AUTH_FAILED, `no ApplianceAuth received within ${timeoutMs} ms of the challenge`), timeoutMs);
+    const authTimer = setTimeout(() => channel.fail(ErrorCode.ERROR_TIMEOUT, `no ApplianceAuth received within ${timeoutMs} ms of the challenge`), timeoutMs);
     authTimer.unref();
 
     let link: MasterLink | undefined;

@@ -54,7 +54,7 @@ export class SessionEndpoint {
 
     const timeoutMs = this.options.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS;
     const joinTimer = setTimeout(() => {
-      channel.fail(ErrorCode.ERROR_TICKET_INVALID, `no SessionJoin received within ${timeoutMs} ms of connecting`);
+      channel.fail(ErrorCode.ERROR_TIMEOUT, `no SessionJoin received within ${timeoutMs} ms of connecting`);
     }, timeoutMs);
     joinTimer.unref();
 
