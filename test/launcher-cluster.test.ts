@@ -97,7 +97,7 @@ void t.test('failed start leaves nothing', async (t) => {
   const info = existsSync(join(runDir, 'cluster.json'));
   t.notOk(info, 'cluster.json not written');
   const launcherLog = await readFile(join(runDir, 'logs', 'launcher.log'), 'utf8');
-  const pid = Number(/"process":"dns","role":"dns","pid":(\d+)/.exec(launcherLog)?.[1]);
+  const pid = Number(/"process":"dns","role":"dns","childPid":(\d+)/.exec(launcherLog)?.[1]);
   t.ok(pid > 0, 'launcher log names the DNS pid');
   t.notOk(isProcessRunning(pid), 'DNS process is gone');
   const network = /"network":"([\d.]+)\.0\/24"/.exec(launcherLog)?.[1] ?? '';

@@ -71,7 +71,7 @@ export class StreamPublisher {
     const before = this.subscribers;
     this.subscribers = subscribers;
     if (before === subscribers) return;
-    this.deps.logger.info({ stream: this.options.stream, subscribers, framesSent: this.nextSeq }, subscribers > 0 ? 'subscribers present, sending' : 'no subscribers, pausing');
+    this.deps.logger.info({ subscribers, framesSent: this.nextSeq }, subscribers > 0 ? 'subscribers present, sending' : 'no subscribers, pausing');
     if (subscribers > 0) {
       this.schedule(0);
     } else {
@@ -143,7 +143,7 @@ export class StreamPublisher {
   private sendEnd(): void {
     this.ended = true;
     this.channel!.send({ streamEnd: { stream: this.options.stream, framesSent: this.nextSeq } });
-    this.deps.logger.info({ stream: this.options.stream, framesSent: this.nextSeq }, 'stream sent');
+    this.deps.logger.info({ framesSent: this.nextSeq }, 'stream sent');
     this.deps.onEnd(this.nextSeq);
   }
 }

@@ -233,7 +233,7 @@ export async function stopChildren(handles: ChildHandle[], graceMs: number, logg
   await Promise.all(
     running.map(async (handle) => {
       if ((await handle.waitForExit(graceMs)) !== null) return;
-      logger.warn({ process: handle.name, pid: handle.pid, graceMs }, 'process ignored SIGTERM; sending SIGKILL');
+      logger.warn({ process: handle.name, childPid: handle.pid, graceMs }, 'process ignored SIGTERM; sending SIGKILL');
       handle.kill('SIGKILL');
       await handle.waitForExit();
     }),

@@ -241,11 +241,11 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
   private async launch(group: Map<string, ChildHandle>, spec: Omit<ChildSpec, 'cliPath'>): Promise<ChildHandle> {
     const handle = forkChild({ ...spec, cliPath: this.cliPath });
     group.set(spec.name, handle);
-    this.logger.info({ process: spec.name, role: spec.role, pid: handle.pid, args: spec.args }, 'process started');
+    this.logger.info({ process: spec.name, role: spec.role, childPid: handle.pid, args: spec.args }, 'process started');
     handle.on('event', (event) => this.emit('event', event));
     handle.once('exit', (status) => {
       if (this.closing !== undefined) return;
-      this.logger.warn({ process: spec.name, role: spec.role, pid: handle.pid, exit: describeExit(status) }, 'process exited unexpectedly');
+      this.logger.warn({ process: spec.name, role: spec.role, childPid: handle.pid, exit: describeExit(status) }, 'process exited unexpectedly');
       this.emit('exit', { name: spec.name, role: spec.role, status });
     });
     await handle.waitForReady(this.options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
