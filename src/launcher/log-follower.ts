@@ -3,6 +3,10 @@ import { formatLogLine, isProblemLine } from './log-summary.js';
 
 /** How often followed log files are checked for new lines. */
 export const DEFAULT_FOLLOW_INTERVAL_MS = 500;
+/** Bytes read from one file per poll; a burst larger than this is read over several polls. */
+export const MAX_READ_BYTES_PER_POLL = 4 * 1024 * 1024;
+/** A line longer than this without a newline is dropped rather than buffered without bound. */
+export const MAX_PARTIAL_LINE_CHARS = 256 * 1024;
 
 interface FollowedFile {
   name: string;
@@ -20,7 +24,7 @@ interface FollowedFile {
 export class LogFollower {
   private readonly files: FollowedFile[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private polling = false;
+  private polling: Promise<void> | undefined;
 
   constructor(private readonly onLine: (line: string) => void) {}
 
@@ -47,16 +51,23 @@ export class LogFollower {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    // A poll still running may have read the files before the last lines were written.
+    await this.polling;
     await this.poll();
   }
 
-  private async poll(): Promise<void> {
-    if (this.polling) return;
-    this.polling = true;
-    try {
-      for (const followed of this.files) await this.readNew(followed);
-    } finally {
-      this.polling = false;
+  /** Reads every file once; a poll already running is joined, not repeated. */
+  private poll(): Promise<void> {
+    this.polling ??= this.readAll().finally(() => {
+      this.polling = undefined;
+    });
+    return this.polling;
+  }
+
+  private async readAll(): Promise<void> {
+    for (const followed of this.files) {
+      // A file that cannot be read now (removed, permissions) is tried again at the next poll.
+      await this.readNew(followed).catch(() => undefined);
     }
   }
 
@@ -71,12 +82,13 @@ export class LogFollower {
       const { size } = await handle.stat();
       if (size < followed.offset) followed.offset = 0;
       if (size === followed.offset) return;
-      const buffer = Buffer.alloc(size - followed.offset);
-      await handle.read(buffer, 0, buffer.length, followed.offset);
-      followed.offset = size;
+      const buffer = Buffer.alloc(Math.min(size - followed.offset, MAX_READ_BYTES_PER_POLL));
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, followed.offset);
+      followed.offset += bytesRead;
 
-      const lines = (followed.partial + buffer.toString('utf8')).split('\n');
-      followed.partial = lines.pop() ?? '';
+      const lines = (followed.partial + buffer.subarray(0, bytesRead).toString('utf8')).split('\n');
+      const partial = lines.pop() ?? '';
+      followed.partial = partial.length > MAX_PARTIAL_LINE_CHARS ? '' : partial;
       for (const line of lines) {
         if (line.trim() !== '' && isProblemLine(line)) this.onLine(formatLogLine(line, followed.name));
       }
