@@ -14,6 +14,7 @@ import type { StatusEntry } from '../src/master/status-history.js';
 import {
   INTERNAL_PORT,
   createTestCluster,
+  formCluster,
   masterConfig,
   startNodeProcess,
   trafficConfig,
@@ -73,8 +74,10 @@ function serveFake(channel: Channel): void {
   channel.send({ applianceChallenge: { nodeName: FAKE_NODE.name, applianceGuid: 'f'.repeat(32), nonce, softwareVersion } });
 }
 
-const config = masterConfig(cluster, [WRONG_KEY_NODE, FAKE_NODE]);
+const config = masterConfig(cluster);
 const master = await startNodeProcess(t, config, cluster.dir);
+// Both nodes fail the first sync (wrong key, old software version); the links keep retrying.
+const built = await formCluster(cluster, [WRONG_KEY_NODE, FAKE_NODE]);
 
 async function history(): Promise<StatusEntry[]> {
   return master.request<StatusEntry[]>('status-history');
@@ -140,18 +143,18 @@ void t.test('link pushes synced config', async (t) => {
     return status?.online === true ? status : undefined;
   });
   t.equal(pushes.length, 1, 'one push');
-  t.equal(pushes[0]?.config?.version, 1, 'pushed version 1');
+  t.equal(pushes[0]?.config?.version, built.sync.version, 'pushed the synced version');
   t.equal(pushes[0]?.term, 1, 'pushed with term 1');
   t.equal(Buffer.from(pushes[0]?.config?.sessionKey ?? []).toString('hex'), cluster.sessionKey.toString('hex'), 'pushed the session key');
   t.same(pushes[0]?.config?.members?.map((member) => member.name), ['master1', WRONG_KEY_NODE.name, FAKE_NODE.name], 'pushed every member');
-  t.equal(node.appliedConfigVersion, 1, 'acknowledged version recorded');
+  t.equal(node.appliedConfigVersion, built.sync.version, 'acknowledged version recorded');
   t.equal(node.configCurrent, true, 'node current');
   t.equal(node.applianceGuid, 'f'.repeat(32), 'node guid recorded');
   t.equal(node.address, `${cluster.network}.${FAKE_NODE.hostOctet}`, 'node address recorded');
 });
 
 void t.test('node status updates accepting', async (t) => {
-  liveChannel?.send({ nodeStatus: { appliedConfigVersion: 1, accepting: false, activeSessions: 2, connectedClients: 3 } });
+  liveChannel?.send({ nodeStatus: { appliedConfigVersion: built.sync.version, accepting: false, activeSessions: 2, connectedClients: 3 } });
   const node = await waitFor('accepting false', async () => {
     const status = await fakeNodeStatus();
     return status?.accepting === false ? status : undefined;

@@ -2,14 +2,13 @@ import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import type { NodeProcessConfig } from '../src/config/node-config.js';
 import { silentLogger } from '../src/logging/logger.js';
 import { IDENTITY_FILE, loadOrCreateIdentity } from '../src/master/appliance-identity.js';
 import { CURRENT_CONFIG_FILE, ClusterConfigStore, configToJson } from '../src/master/cluster-config-store.js';
-import { buildInitialConfig, readSessionKey } from '../src/master/initial-cluster-config.js';
+import { readSessionKey } from '../src/master/cluster-admin.js';
 import { DEFAULT_RECONNECT_INITIAL_DELAY_MS, DEFAULT_RECONNECT_MAX_DELAY_MS, reconnectDelayMs } from '../src/master/reconnect-backoff.js';
 import { MAX_STATUS_HISTORY_ENTRIES, STATUS_HISTORY_FILE, StatusHistory } from '../src/master/status-history.js';
-import { ErrorCode } from '../src/protocol/messages.js';
+import { atlas, ErrorCode, type ClusterConfig } from '../src/protocol/messages.js';
 import { writeFileAtomic } from '../src/storage/atomic-file.js';
 import type { Teardown } from './fixtures/master-harness.js';
 
@@ -22,45 +21,22 @@ async function tempDir(t: Teardown): Promise<string> {
   return dir;
 }
 
-function nodeConfig(method = 'random'): NodeProcessConfig {
-  const endpoint = (name: string, port: number) => ({ host: `${name}.support.example.test`, address: '127.250.0.1', port });
-  return {
-    role: 'master',
-    name: 'master1',
-    model: 'B400',
-    public: endpoint('master1', 443),
-    internal: endpoint('master1', 8443),
-    dns: { address: '127.250.0.53', port: 53 },
-    certsDir: '/nonexistent/certs',
-    dataDir: '/nonexistent/data',
-    pskFile: '/nonexistent/psk',
-    heartbeat: { intervalMs: 1000, timeoutMs: 4000 },
-    cluster: {
-      clusterName: 'unit',
-      method,
-      sessionKeyFile: '/nonexistent/session-key',
-      seed: 'unit-seed',
-      trafficNodes: [
-        {
-          name: 'eu-traffic1',
-          model: 'B300',
-          public: endpoint('eu-traffic1', 443),
-          internal: endpoint('eu-traffic1', 8443),
-          accepting: true,
-          prefixes: ['127.30.0.0/16'],
-          timezone: 'Europe/Berlin',
-          srvPriority: 10,
-          srvWeight: 100,
-        },
-      ],
-    },
-  };
-}
-
 async function openStore(dir: string, history?: StatusHistory): Promise<{ store: ClusterConfigStore; history: StatusHistory }> {
   const usedHistory = history ?? (await StatusHistory.open({ logger }, dir));
-  const store = await ClusterConfigStore.open({ logger, history: usedHistory }, { dataDir: dir, initial: () => Promise.resolve(buildInitialConfig(nodeConfig(), 'a'.repeat(32), SESSION_KEY)) });
+  const store = await ClusterConfigStore.open({ logger, history: usedHistory }, { dataDir: dir });
   return { store, history: usedHistory };
+}
+
+const PRIMARY = { name: 'master1', applianceGuid: 'a'.repeat(32), role: 'primary', publicHost: 'master1.support.example.test', publicPort: 443, internalHost: 'master1.support.example.test', internalPort: 8443, model: 'B400' };
+const EU_TRAFFIC = { name: 'eu-traffic1', role: 'traffic', publicHost: 'eu-traffic1.support.example.test', publicPort: 443, internalHost: 'eu-traffic1.support.example.test', internalPort: 8443, model: 'B300', accepting: true, prefixes: ['127.30.0.0/16'], timezone: 'Europe/Berlin' };
+
+/** Creates a cluster of the primary and one traffic node, as the admin API does. */
+function createCluster(store: ClusterConfigStore): Promise<ClusterConfig> {
+  return store.update((draft) => {
+    draft.clusterName = 'unit';
+    draft.sessionKey = SESSION_KEY;
+    draft.members = [atlas.ClusterMember.create(PRIMARY), atlas.ClusterMember.create(EU_TRAFFIC)];
+  });
 }
 
 void t.test('identity created once and kept', async (t) => {
@@ -89,36 +65,69 @@ void t.test('identity unreadable stops start', async (t) => {
   await t.rejects(loadOrCreateIdentity({ logger }, dir), /identity\.json cannot be read \(.*file is empty \(zero bytes\); no backup copy exists\)/);
 });
 
-void t.test('initial config from seed', async (t) => {
+void t.test('store empty before create', async (t) => {
   const dir = await tempDir(t);
   const { store } = await openStore(dir);
-  const config = store.current;
+  t.equal(store.current.version, 0, 'version 0');
+  t.same(store.current.members, [], 'no members');
+  t.equal(store.syncRequired, false, 'nothing to sync');
+  await t.rejects(readFile(join(dir, CURRENT_CONFIG_FILE)), { code: 'ENOENT' }, 'nothing written');
+});
+
+void t.test('store update raises the version', async (t) => {
+  const dir = await tempDir(t);
+  const { store } = await openStore(dir);
+  const config = await createCluster(store);
   t.equal(config.version, 1, 'version 1');
-  t.equal(config.method, 'random', 'method');
-  t.equal(config.siteHostname, 'support.example.test', 'site hostname');
   t.same(config.members.map((member) => [member.name, member.role]), [['master1', 'primary'], ['eu-traffic1', 'traffic']], 'members');
-  t.equal(config.members[0]?.applianceGuid, 'a'.repeat(32), 'primary guid');
-  t.same(config.members[1]?.prefixes, ['127.30.0.0/16'], 'traffic prefixes');
-  t.equal(config.members[1]?.internalPort, 8443, 'traffic internal port');
-  t.equal(Buffer.from(config.sessionKey).toString('hex'), SESSION_KEY.toString('hex'), 'session key');
-  t.equal(store.syncedVersion, 0, 'not synced yet');
   t.equal(store.syncRequired, true, 'sync required');
+  const second = await store.update((draft) => {
+    draft.method = 'timezone';
+  });
+  t.equal(second.version, 2, 'version 2');
+  t.equal(config.method, 'random', 'earlier configuration unchanged');
+});
+
+void t.test('store update that throws changes nothing', async (t) => {
+  const dir = await tempDir(t);
+  const { store } = await openStore(dir);
+  await createCluster(store);
+  await t.rejects(store.update(() => {
+    throw new Error('rejected change');
+  }), /rejected change/, 'error passed on');
+  t.equal(store.current.version, 1, 'version unchanged');
+});
+
+void t.test('accepting flag changes without a version', async (t) => {
+  const dir = await tempDir(t);
+  const { store } = await openStore(dir);
+  await createCluster(store);
+  await store.markSynced();
+  t.equal(await store.setAccepting('eu-traffic1', false), true, 'member found');
+  t.equal(store.current.version, 1, 'version unchanged');
+  t.equal(store.current.members[1]?.accepting, false, 'current changed');
+  t.equal(store.synced?.members[1]?.accepting, false, 'synced changed');
+  t.equal(store.syncRequired, false, 'no sync required');
+  t.equal(await store.setAccepting('nobody', false), false, 'unknown member');
 });
 
 void t.test('synced config persists', async (t) => {
   const dir = await tempDir(t);
   const { store } = await openStore(dir);
+  await createCluster(store);
   await store.markSynced();
   t.equal(store.syncRequired, false, 'no sync required after marking');
   const { store: reopened } = await openStore(dir);
   t.equal(reopened.syncedVersion, 1, 'synced version reloaded');
   t.equal(reopened.current.version, 1, 'current version reloaded');
   t.equal(typeof reopened.current.version, 'number', 'version is a number');
+  t.equal(Buffer.from(reopened.current.sessionKey).toString('hex'), SESSION_KEY.toString('hex'), 'session key reloaded');
 });
 
 void t.test('zero-byte config uses backup', async (t) => {
   const dir = await tempDir(t);
   const { store } = await openStore(dir);
+  await createCluster(store);
   const file = join(dir, CURRENT_CONFIG_FILE);
   await writeFileAtomic(file, configToJson(store.current));
   await truncate(file, 0);
@@ -141,13 +150,8 @@ void t.test('corrupt config without backup stops start', async (t) => {
 
 void t.test('invalid stored config rejected', async (t) => {
   const dir = await tempDir(t);
-  await writeFile(join(dir, CURRENT_CONFIG_FILE), JSON.stringify({ version: 2, sessionKey: '', members: [] }));
+  await writeFile(join(dir, CURRENT_CONFIG_FILE), JSON.stringify({ version: 2, sessionKey: '', members: [PRIMARY] }));
   await t.rejects(openStore(dir), /sessionKey has 0 bytes; expected 32/);
-});
-
-void t.test('initial config rejects unknown method', (t) => {
-  t.throws(() => buildInitialConfig(nodeConfig('closest'), 'a'.repeat(32), SESSION_KEY), /method "closest" is invalid/);
-  t.end();
 });
 
 void t.test('session key file length checked', async (t) => {

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generatePassword, hashPassword, writeOwnerOnlyFile } from '../net/http/password.js';
+import { generatePassword, writeOwnerOnlyFile } from '../net/http/password.js';
+import { hashSecret } from '../util/scrypt-hash.js';
 import { ConfigError } from '../util/errors.js';
 
 /** User name of the admin account every appliance of a run accepts. */
@@ -23,7 +24,7 @@ export interface AdminCredentials {
 export async function createAdminCredentials(runDir: string): Promise<AdminCredentials> {
   const password = generatePassword();
   await writeOwnerOnlyFile(join(runDir, ADMIN_PASSWORD_FILE), password);
-  await writeOwnerOnlyFile(join(runDir, ADMIN_PASSWORD_HASH_FILE), await hashPassword(password));
+  await writeOwnerOnlyFile(join(runDir, ADMIN_PASSWORD_HASH_FILE), await hashSecret(password));
   return { username: ADMIN_USERNAME, password };
 }
 

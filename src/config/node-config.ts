@@ -10,28 +10,19 @@ export interface Endpoint {
   port: number;
 }
 
-/** A traffic node as the master's initial cluster configuration lists it. */
-export interface TrafficMemberSeed {
-  name: string;
-  model: Model;
-  public: Endpoint;
-  internal: Endpoint;
-  accepting: boolean;
-  prefixes: string[];
-  timezone: string;
-  srvPriority: number;
-  srvWeight: number;
+/** The admin account of an appliance's admin HTTPS API. */
+export interface AdminAccountConfig {
+  username: string;
+  /** File holding the scrypt hash of the password (mode 0600); the password itself is never in a node config. */
+  passwordHashFile: string;
 }
 
-/** The cluster a master starts with when its data folder contains no configuration yet. */
-export interface ClusterSeed {
-  clusterName: string;
-  method: string;
-  trafficNodes: TrafficMemberSeed[];
-  /** Hex-encoded 32-byte key that signs session tickets. */
-  sessionKeyFile: string;
+/** Settings only a master has. Its cluster configuration comes from the admin API and its data folder. */
+export interface MasterSettings {
   /** Seed of every random choice the master makes. */
   seed: string;
+  /** Hex-encoded 32-byte key that signs session tickets once the cluster is created; a random key when absent. */
+  sessionKeyFile?: string;
 }
 
 /** An API account the master starts with: OAuth client id and the scrypt hash of its secret, never the secret. */
@@ -59,8 +50,10 @@ export interface NodeProcessConfig {
   /** File holding the inter-appliance pre-shared key (mode 0600); the key never appears in configs or logs. */
   pskFile: string;
   heartbeat: { intervalMs: number; timeoutMs: number };
+  /** Account of the admin API; without one every admin request gets 401. */
+  admin?: AdminAccountConfig;
   /** Master only. */
-  cluster?: ClusterSeed;
+  master?: MasterSettings;
   /** Master only: API accounts added to the ones its data folder stores. */
   apiAccounts?: ApiAccountSeed[];
 }
@@ -94,7 +87,10 @@ export function validateNodeConfig(value: unknown, source: string): NodeProcessC
   if (!(config.heartbeat?.intervalMs > 0) || !(config.heartbeat?.timeoutMs > config.heartbeat?.intervalMs)) {
     fail('heartbeat', 'needs intervalMs > 0 and timeoutMs > intervalMs');
   }
-  if (config.role === 'master' && config.cluster === undefined) fail('cluster', 'is required for a master');
+  if (config.admin !== undefined && (typeof config.admin.username !== 'string' || config.admin.username === '' || typeof config.admin.passwordHashFile !== 'string' || config.admin.passwordHashFile === '')) {
+    fail('admin', 'needs a non-empty username and passwordHashFile');
+  }
+  if (config.role === 'master' && typeof config.master?.seed !== 'string') fail('master.seed', 'is required for a master');
   return config;
 }
 

@@ -1,7 +1,9 @@
 import type { ClusterProcessInfo } from '../config/cluster-info.js';
 import type { AutoActions, ClientProcessConfig } from '../config/client-config.js';
 import { SITE_HOSTNAME, ZONE, nodeHostname } from '../config/constants.js';
-import type { NodeProcessConfig, TrafficMemberSeed } from '../config/node-config.js';
+import { ADMIN_USERNAME } from '../admin/credentials.js';
+import type { ClusterBlueprint } from '../admin/cluster-builder.js';
+import type { NodeProcessConfig } from '../config/node-config.js';
 import type { ClientSpec, FramesSpec, Topology } from '../config/topology.js';
 import type { DnsProcessConfig } from '../dns/dns-config.js';
 import type { ZoneDefinition } from '../dns/zone.js';
@@ -60,6 +62,7 @@ export function planCluster(inputs: PlanInputs): ClusterPlan {
     certsDir: inputs.certsDir,
     pskFile: folder.pskFile,
     heartbeat: topology.heartbeat,
+    admin: { username: ADMIN_USERNAME, passwordHashFile: folder.adminPasswordHashFile },
   };
 
   const trafficNodes = topology.trafficNodes.map((spec, position): PlannedNode => {
@@ -83,20 +86,6 @@ export function planCluster(inputs: PlanInputs): ClusterPlan {
   const masterSpec = topology.masters[0];
   if (masterSpec === undefined) throw new Error('masters is empty; list one master');
   const masterAddress = block.address(HOST_OCTETS.master);
-  const trafficSeeds = topology.trafficNodes.map((spec, position): TrafficMemberSeed => {
-    const node = trafficNodes[position]!;
-    return {
-      name: spec.name,
-      model: spec.model,
-      public: node.config.public,
-      internal: node.config.internal,
-      accepting: spec.accepting,
-      prefixes: spec.prefixes,
-      timezone: spec.timezone,
-      srvPriority: spec.srvPriority,
-      srvWeight: spec.srvWeight,
-    };
-  });
   const master: PlannedNode = {
     name: masterSpec.name,
     role: 'master',
@@ -109,13 +98,7 @@ export function planCluster(inputs: PlanInputs): ClusterPlan {
       ...shared,
       dataDir: folder.dataDir(masterSpec.name),
       logFile: folder.logFile(masterSpec.name),
-      cluster: {
-        clusterName: topology.clusterName,
-        method: topology.method,
-        trafficNodes: trafficSeeds,
-        sessionKeyFile: folder.sessionKeyFile,
-        seed: inputs.seed,
-      },
+      master: { seed: inputs.seed, sessionKeyFile: folder.sessionKeyFile },
     },
   };
 
@@ -128,6 +111,34 @@ export function planCluster(inputs: PlanInputs): ClusterPlan {
     master,
     trafficNodes,
     site: { host: SITE_HOSTNAME, port: ports.public },
+  };
+}
+
+/**
+ * Returns the cluster as an administrator enters it on the master's cluster
+ * page: the master with its public and internal addresses, every traffic
+ * node with the topology's settings, and the method.
+ */
+export function clusterBlueprint(plan: ClusterPlan, topology: Topology): ClusterBlueprint {
+  const address = (endpoint: { host: string; port: number }): string => `${endpoint.host}:${endpoint.port}`;
+  const master = plan.master.config;
+  return {
+    master: { name: master.name, publicAddress: address(master.public), internalAddress: address(master.internal), clusterName: topology.clusterName },
+    trafficNodes: topology.trafficNodes.map((spec, position) => {
+      const node = plan.trafficNodes[position]!.config;
+      return {
+        name: spec.name,
+        publicAddress: address(node.public),
+        internalAddress: address(node.internal),
+        model: spec.model,
+        accepting: spec.accepting,
+        prefixes: spec.prefixes,
+        timezone: spec.timezone,
+        srvPriority: spec.srvPriority,
+        srvWeight: spec.srvWeight,
+      };
+    }),
+    method: topology.method,
   };
 }
 

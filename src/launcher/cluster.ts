@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { writeFile } from 'node:fs/promises';
+import { AdminClient } from '../admin/admin-client.js';
+import { buildCluster } from '../admin/cluster-builder.js';
+import { createAdminCredentials, type AdminCredentials } from '../admin/credentials.js';
 import type { ClusterInfo, ClusterProcessInfo } from '../config/cluster-info.js';
 import { DEFAULT_TOPOLOGY } from '../config/default-topology.js';
 import { writeRandomSecretFile } from '../config/secret-file.js';
@@ -8,12 +11,13 @@ import type { FramesSpec, Topology } from '../config/topology.js';
 import { validateClientSpec, validateTopology } from '../config/topology-validation.js';
 import { nodeHostname } from '../config/constants.js';
 import { createLogger, type Logger } from '../logging/logger.js';
-import { ensureClusterCerts } from '../net/certs.js';
+import { ensureClusterCerts, type ClusterCerts } from '../net/certs.js';
+import { createClusterLookup } from '../net/lookup.js';
 import { errorMessage } from '../util/errors.js';
 import { writeApiAccountFile } from './api-account-file.js';
 import { allocateAddressBlock, HOST_OCTETS, type AddressBlock } from './address-block.js';
 import { DEFAULT_READY_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, describeExit, forkChild, stopChildren, type ChildEvent, type ChildExit, type ChildHandle, type ChildSpec } from './child-process.js';
-import { applianceAddresses, clientTimezoneEnv, DNS_PROCESS_NAME, STUN_PROCESS_NAME, nodeInfo, planClient, planCluster, type ClientStart, type ClusterPlan, type PlannedNode } from './cluster-plan.js';
+import { applianceAddresses, clientTimezoneEnv, clusterBlueprint, DNS_PROCESS_NAME, STUN_PROCESS_NAME, nodeInfo, planClient, planCluster, type ClientStart, type ClusterPlan, type PlannedNode } from './cluster-plan.js';
 import { waitForFormation, DEFAULT_FORMATION_TIMEOUT_MS } from './formation.js';
 import { choosePorts, chooseStunPort, type PortPlan } from './ports.js';
 import { assertCliBuilt } from './project-root.js';
@@ -75,6 +79,9 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
   private block: AddressBlock | undefined;
   private closing: Promise<void> | undefined;
   private certsDir = '';
+  private certs: ClusterCerts | undefined;
+  private credentials: AdminCredentials | undefined;
+  private adminClient: AdminClient | undefined;
   private readonly nodeInfos: ClusterProcessInfo[] = [];
   private readonly clientInfos: ClusterProcessInfo[] = [];
 
@@ -119,6 +126,22 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
       throw new Error(`no process named "${name}" in this cluster; known: ${[...this.nodes.keys(), ...this.clients.keys()].join(', ')}`);
     }
     return handle;
+  }
+
+  /**
+   * Client of the primary master's admin API at the site hostname, with the
+   * run's admin credentials: what `atlas-sim cluster ...` uses.
+   */
+  get admin(): AdminClient {
+    this.adminClient ??= this.adminClientFor(this.requirePlan().site.host, this.requirePlan().site.port);
+    return this.adminClient;
+  }
+
+  /** Client of one appliance's own admin API (the Security page, `node leave`), by process name. */
+  nodeAdmin(name: string): AdminClient {
+    const node = [this.requirePlan().master, ...this.requirePlan().trafficNodes].find((candidate) => candidate.name === name);
+    if (node === undefined) throw new Error(`no appliance named "${name}" in this cluster`);
+    return this.adminClientFor(node.config.public.host, node.config.public.port);
   }
 
   /** Sends a request to a node or client over IPC, such as request('master1', 'status'). */
@@ -195,9 +218,11 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     this.ports = await choosePorts(applianceAddresses(this.topology, this.block), this.block.address(HOST_OCTETS.dns), { standardPorts: this.options.standardPorts });
     if (this.ports.fallbackReason !== undefined) this.logger.warn({ ports: this.ports }, this.ports.fallbackReason);
 
-    this.certsDir = (await ensureClusterCerts(this.options.certsDir)).dir;
+    this.certs = await ensureClusterCerts(this.options.certsDir);
+    this.certsDir = this.certs.dir;
     await writeRandomSecretFile(this.folder.pskFile);
     await writeRandomSecretFile(this.folder.sessionKeyFile);
+    this.credentials = await createAdminCredentials(this.folder.dir);
 
     const apiAccount = await writeApiAccountFile(this.folder.apiAccountFile);
 
@@ -212,10 +237,33 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
 
     await Promise.all([...plan.trafficNodes.map((node) => this.launchAppliance(node)), this.topology.publicStun ? this.launchStun() : Promise.resolve()]);
     await this.launchAppliance(plan.master);
+    await this.buildThroughAdminApi(plan);
 
     const formation = await waitForFormation(this.process(plan.master.name), plan.trafficNodes.map((node) => node.name), this.options.formationTimeoutMs ?? DEFAULT_FORMATION_TIMEOUT_MS);
     this.logger.info({ master: plan.master.name, nodes: formation.online, elapsedMs: formation.elapsedMs }, 'cluster formed');
     await this.writeClusterInfo();
+  }
+
+  /**
+   * Builds the cluster the way an administrator does, through the master's
+   * admin API: create it, add the traffic nodes, set the method, sync.
+   * Throws when a step is rejected or a node fails the sync.
+   */
+  private async buildThroughAdminApi(plan: ClusterPlan): Promise<void> {
+    const startedMs = Date.now();
+    const built = await buildCluster(this.admin, clusterBlueprint(plan, this.topology));
+    const failed = built.sync.nodes.filter((node) => !node.ok);
+    if (failed.length > 0) {
+      throw new Error(`the first sync failed for ${failed.map((node) => `${node.name} (${node.codeName}: ${node.message})`).join(', ')}; see the logs in ${this.folder.dir}/logs`);
+    }
+    this.logger.info({ version: built.sync.version, nodes: built.sync.succeeded, syncMs: built.sync.durationMs, elapsedMs: Date.now() - startedMs }, 'cluster built through the admin API');
+  }
+
+  private adminClientFor(host: string, port: number): AdminClient {
+    const plan = this.requirePlan();
+    if (this.certs === undefined || this.credentials === undefined) throw new Error('the cluster has not started yet; await startCluster() first');
+    const lookup = createClusterLookup({ server: { address: plan.dns.config.address, port: plan.dns.config.port }, logger: this.logger.child({ component: 'dns' }) });
+    return new AdminClient({ host, port, ca: this.certs.ca, lookup, credentials: this.credentials });
   }
 
   private async launchStun(): Promise<void> {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { ADMIN_PASSWORD_FILE, ADMIN_PASSWORD_HASH_FILE } from '../admin/credentials.js';
 import { CLUSTER_INFO_FILE } from '../config/cluster-info.js';
 import { projectRoot } from './project-root.js';
 
@@ -19,6 +20,10 @@ export interface RunFolderPaths {
   sessionKeyFile: string;
   /** OAuth client id and secret of the command API account, JSON, mode 0600. */
   apiAccountFile: string;
+  /** Admin API password in clear text for the CLI, mode 0600. */
+  adminPasswordFile: string;
+  /** scrypt hash of the admin password that every appliance checks, mode 0600. */
+  adminPasswordHashFile: string;
   configFile(name: string): string;
   logFile(name: string): string;
   dataDir(name: string): string;
@@ -39,6 +44,8 @@ export function runFolderPaths(dir: string): RunFolderPaths {
     pskFile: join(absolute, 'psk.key'),
     sessionKeyFile: join(absolute, 'session.key'),
     apiAccountFile: join(absolute, 'api-account.json'),
+    adminPasswordFile: join(absolute, ADMIN_PASSWORD_FILE),
+    adminPasswordHashFile: join(absolute, ADMIN_PASSWORD_HASH_FILE),
     configFile: (name) => join(absolute, 'config', `${name}.json`),
     logFile: (name) => join(absolute, 'logs', `${name}.log`),
     dataDir: (name) => join(absolute, 'data', name),

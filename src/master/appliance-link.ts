@@ -4,7 +4,7 @@ import type { Logger } from '../logging/logger.js';
 import type { Channel, ChannelClose, HeartbeatOptions } from '../net/channel.js';
 import { connectChannel } from '../net/ws-client.js';
 import { APPLIANCE_NONCE_BYTES, applianceMac, createNonce, verifyApplianceMac, type AuthTranscript } from '../protocol/appliance-auth.js';
-import { CLOSE_GOING_AWAY, CLOSE_PROTOCOL_ERROR, ProtocolError, errorCodeName, type DecodedEnvelope } from '../protocol/envelope.js';
+import { CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_PROTOCOL_ERROR, DISBAND_CLOSE_REASON, ProtocolError, errorCodeName, type DecodedEnvelope } from '../protocol/envelope.js';
 import { ErrorCode, type ClusterConfig, type atlas } from '../protocol/messages.js';
 import { errorMessage } from '../util/errors.js';
 import { DEFAULT_BACKOFF, reconnectDelayMs, type BackoffOptions } from './reconnect-backoff.js';
@@ -16,6 +16,26 @@ export const DEFAULT_APPLIANCE_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Term of the primary master until failover exists. */
 export const PRIMARY_TERM = 1;
 export const APPLIANCE_PATH = '/appliance';
+
+/** Why a traffic node cannot be given a configuration or a Disband now: a protocol ErrorCode and the reason. */
+export class LinkUnavailableError extends Error {
+  override name = 'LinkUnavailableError';
+
+  constructor(readonly code: ErrorCode, readonly reason: string) {
+    super(reason);
+  }
+}
+
+interface ReadyWaiter {
+  resolve: () => void;
+  reject: (error: LinkUnavailableError) => void;
+}
+
+interface AckWaiter {
+  version: number;
+  resolve: (ack: atlas.ConfigAck) => void;
+  reject: (error: LinkUnavailableError) => void;
+}
 
 export interface LinkTarget {
   name: string;
@@ -29,11 +49,14 @@ export interface ApplianceLinkDeps {
   history: StatusHistory;
   lookup: LookupFunction;
   ca: Buffer | string;
-  psk: Uint8Array;
+  /** Inter-appliance pre-shared key in use now; it can change through the Security page. */
+  psk: () => Uint8Array;
   /** This master's name and GUID, as sent in ApplianceAuth. */
   self: { name: string; guid: string };
   /** Last synced configuration, pushed to a node whose applied version is older. */
   syncedConfig: () => ClusterConfig | undefined;
+  /** Accepting flag the node should have, so one changed while the node was away is sent when it returns. */
+  desiredAccepting?: () => boolean | undefined;
   onChange: (state: Readonly<TrafficNodeState>) => void;
   onClientReport: (node: string, report: atlas.SessionClientReport) => void;
   random?: () => number;
@@ -67,7 +90,12 @@ export class ApplianceLink {
   private stopped = false;
   private wakeUp: (() => void) | undefined;
   private lastProblem = '';
+  private lastConnectError = '';
+  /** Problem of the current connection attempt, for callers waiting for the node. */
+  private attemptProblem: { code: ErrorCode; message: string } | undefined;
   private running: Promise<void> | undefined;
+  private readonly readyWaiters = new Set<ReadyWaiter>();
+  private readonly ackWaiters = new Set<AckWaiter>();
 
   constructor(private readonly deps: ApplianceLinkDeps, private readonly options: ApplianceLinkOptions) {
     this.state = createNodeState(options.target.name);
@@ -83,7 +111,113 @@ export class ApplianceLink {
     this.stopped = true;
     this.wakeUp?.();
     this.channel?.close(CLOSE_GOING_AWAY, 'master stopping');
+    this.failReadyWaiters(new LinkUnavailableError(ErrorCode.ERROR_NODE_UNREACHABLE, 'the appliance link was stopped'));
     await this.running;
+  }
+
+  /** Unresolved problem of the link (key mismatch, version, connect failure); empty once the node authenticates. */
+  get problem(): string {
+    return this.lastProblem || (this.state.online ? '' : this.lastConnectError);
+  }
+
+  /** True while the node is authenticated and on the link, ready for a push. */
+  get ready(): boolean {
+    return this.phase === 'ready' && this.state.online && this.channel !== undefined;
+  }
+
+  /**
+   * Resolves once the node is ready. A link waiting to reconnect retries at
+   * once. Rejects with LinkUnavailableError when the attempt in progress or
+   * the next one fails (the node is down, the keys differ, it runs another
+   * software version), or when `timeoutMs` passes first.
+   */
+  waitReady(timeoutMs: number): Promise<void> {
+    if (this.ready) return Promise.resolve();
+    if (this.stopped) return Promise.reject(new LinkUnavailableError(ErrorCode.ERROR_NODE_UNREACHABLE, 'the appliance link was stopped'));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.readyWaiters.delete(waiter);
+        reject(new LinkUnavailableError(ErrorCode.ERROR_TIMEOUT, `node did not come online within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const waiter: ReadyWaiter = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      this.readyWaiters.add(waiter);
+      this.wakeUp?.();
+    });
+  }
+
+  /**
+   * Pushes a configuration and resolves with the node's ConfigAck, applied
+   * or not. Rejects with LinkUnavailableError when the node is not ready,
+   * the link closes first or no ConfigAck arrives within `timeoutMs`.
+   */
+  pushConfig(config: ClusterConfig, timeoutMs: number): Promise<atlas.ConfigAck> {
+    const channel = this.channel;
+    if (!this.ready || channel === undefined) return Promise.reject(new LinkUnavailableError(ErrorCode.ERROR_NODE_UNREACHABLE, 'node is offline'));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.ackWaiters.delete(waiter);
+        reject(new LinkUnavailableError(ErrorCode.ERROR_TIMEOUT, `no ConfigAck for version ${config.version} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const waiter: AckWaiter = {
+        version: config.version,
+        resolve: (ack) => {
+          clearTimeout(timer);
+          resolve(ack);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      this.ackWaiters.add(waiter);
+      channel.send({ configPush: { config, term: PRIMARY_TERM } });
+    });
+  }
+
+  /**
+   * Tells the node it is no longer in a cluster and resolves once it closes
+   * the link with DISBAND_CLOSE_REASON. The link does not reconnect
+   * afterwards, whatever the outcome.
+   */
+  sendDisband(timeoutMs: number): Promise<void> {
+    const channel = this.channel;
+    const ready = this.ready;
+    this.stopped = true;
+    this.wakeUp?.();
+    if (!ready || channel === undefined) return Promise.reject(new LinkUnavailableError(ErrorCode.ERROR_NODE_UNREACHABLE, 'node is offline'));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new LinkUnavailableError(ErrorCode.ERROR_TIMEOUT, `node did not confirm the disband within ${timeoutMs} ms`));
+        channel.close(CLOSE_GOING_AWAY, 'disband not confirmed');
+      }, timeoutMs);
+      channel.once('close', (close) => {
+        clearTimeout(timer);
+        if (!close.local && close.code === CLOSE_NORMAL && close.reason === DISBAND_CLOSE_REASON) resolve();
+        else reject(new LinkUnavailableError(ErrorCode.ERROR_NODE_UNREACHABLE, `link closed without the disband confirmation (code ${close.code}${close.reason ? `, ${close.reason}` : ''})`));
+      });
+      channel.send({ disband: { term: PRIMARY_TERM } });
+    });
+  }
+
+  /** Sends the accepting flag now when the node is online; returns false when it is not (it gets the flag when it returns). */
+  sendAccepting(accepting: boolean): boolean {
+    if (!this.ready || this.channel === undefined) return false;
+    return this.channel.send({ setAccepting: { accepting, term: PRIMARY_TERM } });
+  }
+
+  /** Closes the current link so the next one authenticates again, such as after a change of the pre-shared key. */
+  reconnect(reason: string): void {
+    this.channel?.close(CLOSE_GOING_AWAY, reason);
+    this.wakeUp?.();
   }
 
   private async run(): Promise<void> {
@@ -122,7 +256,10 @@ export class ApplianceLink {
         heartbeat: this.options.heartbeat,
       });
     } catch (error) {
-      return { authenticated: false, connectError: errorMessage(error) };
+      const connectError = errorMessage(error);
+      this.lastConnectError = connectError;
+      this.failReadyWaiters(new LinkUnavailableError(ErrorCode.ERROR_NODE_UNREACHABLE, `cannot connect to ${target.internalHost}:${target.internalPort}: ${connectError}`));
+      return { authenticated: false, connectError };
     }
     if (this.stopped) {
       channel.close(CLOSE_GOING_AWAY, 'master stopping');
@@ -136,6 +273,7 @@ export class ApplianceLink {
     this.phase = 'challenge';
     this.transcript = undefined;
     this.authenticated = false;
+    this.attemptProblem = undefined;
     this.deps.logger.info({ address: channel.remoteAddress }, 'appliance link open, waiting for challenge');
 
     const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_APPLIANCE_HANDSHAKE_TIMEOUT_MS;
@@ -212,7 +350,7 @@ export class ApplianceLink {
         nodeName: this.deps.self.name,
         applianceGuid: this.deps.self.guid,
         nonce,
-        mac: applianceMac(this.deps.psk, 'connector', this.transcript),
+        mac: applianceMac(this.deps.psk(), 'connector', this.transcript),
         softwareVersion: SOFTWARE_VERSION,
         term: PRIMARY_TERM,
       },
@@ -221,7 +359,7 @@ export class ApplianceLink {
   }
 
   private checkAuthOk(channel: Channel, authOk: atlas.ApplianceAuthOk): void {
-    if (this.transcript === undefined || !verifyApplianceMac(this.deps.psk, 'acceptor', this.transcript, authOk.mac)) {
+    if (this.transcript === undefined || !verifyApplianceMac(this.deps.psk(), 'acceptor', this.transcript, authOk.mac)) {
       this.reportProblem(ErrorCode.ERROR_AUTH_FAILED, `${this.state.name}: inter-appliance key does not match`);
       channel.fail(ErrorCode.ERROR_AUTH_FAILED, 'appliance MAC does not verify; the inter-appliance pre-shared keys differ');
       return;
@@ -229,11 +367,18 @@ export class ApplianceLink {
 
     this.authenticated = true;
     this.lastProblem = '';
+    this.lastConnectError = '';
     this.state.address = channel.remoteAddress;
     this.state.accepting = authOk.accepting;
     this.state.appliedConfigVersion = authOk.appliedConfigVersion;
     const synced = this.deps.syncedConfig();
     this.deps.logger.info({ appliedConfigVersion: authOk.appliedConfigVersion, syncedVersion: synced?.version ?? 0, accepting: authOk.accepting }, 'appliance authenticated');
+    const desired = this.deps.desiredAccepting?.();
+    if (desired !== undefined && desired !== authOk.accepting) {
+      // The flag changed while the node was away; it takes effect without a sync.
+      channel.send({ setAccepting: { accepting: desired, term: PRIMARY_TERM } });
+      this.deps.logger.info({ accepting: desired }, 'accepting flag sent to the returning node');
+    }
 
     if (synced !== undefined && authOk.appliedConfigVersion < synced.version) {
       this.deps.history.record(0, `Data Sync: Started configuration data sync with ${this.state.name}.`);
@@ -248,6 +393,15 @@ export class ApplianceLink {
   }
 
   private handleConfigAck(ack: atlas.ConfigAck): void {
+    const waiter = [...this.ackWaiters].find((candidate) => candidate.version === ack.version);
+    if (waiter !== undefined && this.phase === 'ready') {
+      // A push by Sync Now: the caller records the outcome in the status history.
+      this.ackWaiters.delete(waiter);
+      if (ack.applied) this.state.appliedConfigVersion = ack.version;
+      waiter.resolve(ack);
+      this.deps.onChange(this.state);
+      return;
+    }
     if (ack.applied) {
       this.state.appliedConfigVersion = ack.version;
       this.deps.history.record(0, `Data Sync: Finished configuration data sync with ${this.state.name} (version ${ack.version}).`);
@@ -291,11 +445,29 @@ export class ApplianceLink {
     this.state.online = true;
     this.deps.logger.info({ address: this.state.address, appliedConfigVersion: this.state.appliedConfigVersion, accepting: this.state.accepting }, 'node online');
     this.deps.onChange(this.state);
+    for (const waiter of [...this.readyWaiters]) waiter.resolve();
+    this.readyWaiters.clear();
+  }
+
+  private failReadyWaiters(error: LinkUnavailableError): void {
+    for (const waiter of [...this.readyWaiters]) waiter.reject(error);
+    this.readyWaiters.clear();
   }
 
   private markClosed(close: ChannelClose): void {
     const wasOnline = this.state.online;
     this.state.online = false;
+    const closeText = `code ${close.code}${close.reason ? `, ${close.reason}` : ''}`;
+    for (const waiter of [...this.ackWaiters]) {
+      waiter.reject(new LinkUnavailableError(ErrorCode.ERROR_NODE_UNREACHABLE, `appliance link closed before the node acknowledged version ${waiter.version} (${closeText})`));
+    }
+    this.ackWaiters.clear();
+    if (!wasOnline) {
+      const problem = this.attemptProblem;
+      this.failReadyWaiters(problem === undefined
+        ? new LinkUnavailableError(ErrorCode.ERROR_NODE_UNREACHABLE, `appliance link closed before the node came online (${closeText})`)
+        : new LinkUnavailableError(problem.code, problem.message));
+    }
     const fields = { code: close.code, reason: close.reason, local: close.local };
     if (wasOnline && this.stopped) {
       this.deps.logger.info(fields, 'appliance link closed, master stopping');
@@ -310,6 +482,8 @@ export class ApplianceLink {
 
   /** Records a link problem in the status history once, until it changes or the node authenticates. */
   private reportProblem(code: ErrorCode, message: string): void {
+    const prefix = `${this.state.name}: `;
+    this.attemptProblem = { code, message: message.startsWith(prefix) ? message.slice(prefix.length) : message };
     if (message === this.lastProblem) {
       this.deps.logger.warn({ code: errorCodeName(code), problem: message }, 'appliance link problem repeated');
       return;

@@ -1,7 +1,8 @@
 import { PRIMARY_TERM } from './appliance-link.js';
 import type { ApplianceLinks } from './appliance-links.js';
 import { roleName, type ClientRegistry } from './client-registry.js';
-import type { ClusterConfigStore } from './cluster-config-store.js';
+import { syncRequiredWarning } from '../admin/api-types.js';
+import { isInCluster, type ClusterConfigStore } from './cluster-config-store.js';
 import type { SessionBroker, SessionConnection } from './session-broker.js';
 
 export interface NodeStatusReport {
@@ -22,9 +23,13 @@ export interface MasterStatusReport {
   guid: string;
   role: 'primary';
   term: number;
+  /** False before the cluster is created and after a disband. */
+  inCluster: boolean;
   configVersion: number;
   syncedVersion: number;
   syncRequired: boolean;
+  /** The "sync required" warning while a change waits for a sync; absent otherwise. */
+  syncWarning?: string;
   nodes: NodeStatusReport[];
 }
 
@@ -45,9 +50,11 @@ export function statusReport(source: { name: string; guid: string; store: Cluste
     guid: source.guid,
     role: 'primary',
     term: PRIMARY_TERM,
+    inCluster: isInCluster(store.current),
     configVersion: store.current.version,
     syncedVersion: store.syncedVersion,
     syncRequired: store.syncRequired,
+    ...(store.syncRequired ? { syncWarning: syncRequiredWarning(store.current.version, store.syncedVersion) } : {}),
     nodes: source.links.states().map((state) => ({
       name: state.name,
       online: state.online,

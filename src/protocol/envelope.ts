@@ -19,6 +19,12 @@ export const CLOSE_POLICY_VIOLATION = 1008;
 export const CLOSE_MESSAGE_TOO_BIG = 1009;
 export const CLOSE_INTERNAL_ERROR = 1011;
 
+/**
+ * Close reason a traffic node sends, with CLOSE_NORMAL, once it has left the
+ * cluster after a Disband; the master takes this close as the confirmation.
+ */
+export const DISBAND_CLOSE_REASON = 'disbanded';
+
 const CLOSE_CODE_BY_ERROR: ReadonlyMap<ErrorCode, number> = new Map([
   [ErrorCode.ERROR_TEXT_FRAME, CLOSE_UNSUPPORTED_DATA],
   [ErrorCode.ERROR_MALFORMED, CLOSE_INVALID_PAYLOAD],

@@ -2,7 +2,7 @@ import type { WebSocket } from 'ws';
 import type { Logger } from '../logging/logger.js';
 import { Channel, type ChannelOptions } from '../net/channel.js';
 import { APPLIANCE_NONCE_BYTES, applianceMac, createNonce, verifyApplianceMac, type AuthTranscript } from '../protocol/appliance-auth.js';
-import { CLOSE_NORMAL, CLOSE_POLICY_VIOLATION, ProtocolError, type DecodedEnvelope } from '../protocol/envelope.js';
+import { CLOSE_NORMAL, CLOSE_POLICY_VIOLATION, DISBAND_CLOSE_REASON, ProtocolError, type DecodedEnvelope } from '../protocol/envelope.js';
 import { ErrorCode, type atlas } from '../protocol/messages.js';
 import { SOFTWARE_VERSION } from '../config/constants.js';
 import { errorMessage } from '../util/errors.js';
@@ -18,8 +18,8 @@ export interface ApplianceEndpointDeps {
   logger: Logger;
   store: StateStore;
   applier: ConfigApplier;
-  /** Inter-appliance pre-shared key. */
-  psk: Uint8Array;
+  /** Inter-appliance pre-shared key in use now; it can change through the Security page. */
+  psk: () => Uint8Array;
   /** Current counters for NodeStatus. */
   counters: () => { activeSessions: number; connectedClients: number };
   /** SessionClientReports for every client connected now, sent to a master that has just joined. */
@@ -121,7 +121,8 @@ export class ApplianceEndpoint {
     if (envelope.body !== 'applianceAuth' || auth == null) {
       throw new ProtocolError(ErrorCode.ERROR_UNEXPECTED_MESSAGE, `expected ApplianceAuth after the challenge, got ${envelope.body}`);
     }
-    const { store, psk } = this.deps;
+    const { store } = this.deps;
+    const psk = this.deps.psk();
     const masterName = auth.nodeName ?? '';
     const transcript: AuthTranscript = { acceptorNonce: nonce, connectorNonce: auth.nonce ?? new Uint8Array(), acceptorName: this.options.nodeName, connectorName: masterName };
     if (transcript.connectorNonce.length !== APPLIANCE_NONCE_BYTES || !verifyApplianceMac(psk, 'connector', transcript, auth.mac)) {
@@ -204,6 +205,28 @@ export class ApplianceEndpoint {
     }
   }
 
+  /**
+   * Leaves the cluster at the administrator's request on this node, as
+   * `atlas-sim node leave` does for a node the master could not tell of a
+   * disband: forgets the configuration and the master term, records why, and
+   * closes the master link. Returns the version it held (0 for none).
+   */
+  async leave(): Promise<number> {
+    const { store } = this.deps;
+    const version = store.appliedVersion;
+    await store.forgetConfig();
+    await store.updateRuntime({ term: 0 });
+    await store.record(ErrorCode.ERROR_UNSPECIFIED, `Disband: left the cluster at the administrator's request on this node; forgot configuration version ${version}`);
+    this.deps.logger.info({ forgottenVersion: version }, 'left the cluster by administrator request');
+    this.link?.channel.close(CLOSE_NORMAL, 'node left the cluster');
+    return version;
+  }
+
+  /** Closes every appliance link so the master authenticates again, such as after a change of the pre-shared key. */
+  dropLinks(reason: string): void {
+    for (const channel of this.channels) channel.close(CLOSE_NORMAL, reason);
+  }
+
   // NOTE: session-channel clients already connected stay connected after a
   // disband; only new joins are rejected, because no session key is left.
   private async disband(link: MasterLink): Promise<void> {
@@ -213,7 +236,7 @@ export class ApplianceEndpoint {
     await store.updateRuntime({ term: 0 });
     await store.record(ErrorCode.ERROR_UNSPECIFIED, `Disband: master ${link.masterName} disbanded the cluster; forgot configuration version ${version}`);
     link.logger.info({ forgottenVersion: version }, 'cluster disbanded by master');
-    link.channel.close(CLOSE_NORMAL, 'disbanded');
+    link.channel.close(CLOSE_NORMAL, DISBAND_CLOSE_REASON);
   }
 
   private async persistTerm(term: number, logger: Logger): Promise<void> {

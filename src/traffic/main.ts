@@ -1,10 +1,13 @@
 import { stat } from 'node:fs/promises';
+import { createAdminRouter } from '../admin/admin-router.js';
+import { mountSecurityRoutes } from '../admin/security-routes.js';
 import type { NodeProcessConfig } from '../config/node-config.js';
-import { readSecretFile } from '../config/secret-file.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { assertCertificateCovers, ensureClusterCerts } from '../net/certs.js';
+import { PreSharedKeyStore } from '../storage/pre-shared-key-store.js';
 import { errorMessage } from '../util/errors.js';
 import { installShutdown, sendToParent, serveParentRequests } from '../util/ipc.js';
+import { mountNodeRoutes } from './admin-routes.js';
 import { StateStore } from './state-store.js';
 import { TrafficNode, type TrafficNodePorts } from './traffic-node.js';
 
@@ -39,14 +42,18 @@ export async function runNode(config: NodeProcessConfig): Promise<void> {
 }
 
 async function startNode(config: NodeProcessConfig, logger: Logger): Promise<{ node: TrafficNode; store: StateStore; ports: TrafficNodePorts }> {
-  const psk = await readSecretFile(config.pskFile, 'pskFile');
-  await warnIfReadableByOthers(config.pskFile, logger);
+  const keys = await PreSharedKeyStore.open({ logger }, { dataDir: config.dataDir, launcherKeyFile: config.pskFile });
+  if (keys.info.source === 'launcher') await warnIfReadableByOthers(config.pskFile, logger);
   const certs = await ensureClusterCerts(config.certsDir);
   for (const host of [config.public.host, config.internal.host]) assertCertificateCovers(host, certs.cert);
   const tls = { cert: certs.cert, key: certs.key };
   const store = await StateStore.open({ logger }, config.dataDir);
+  const router = await createAdminRouter({ logger }, config.admin);
 
-  const node = new TrafficNode({ logger, store, psk, tls }, { name: config.name, public: config.public, internal: config.internal, heartbeat: config.heartbeat });
+  const node = new TrafficNode({ logger, store, psk: () => keys.key, tls, onRequest: router.handle }, { name: config.name, public: config.public, internal: config.internal, heartbeat: config.heartbeat });
+  mountSecurityRoutes(router, keys);
+  mountNodeRoutes(router, node, store);
+  keys.on('change', () => node.dropApplianceLinks('pre-shared key changed'));
   const ports = await node.start();
   return { node, store, ports };
 }

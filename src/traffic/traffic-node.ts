@@ -1,7 +1,7 @@
 import type { Endpoint } from '../config/node-config.js';
 import type { Logger } from '../logging/logger.js';
 import type { HeartbeatOptions } from '../net/channel.js';
-import { WsServer, type TlsServerCredentials } from '../net/ws-server.js';
+import { WsServer, type RequestHandler, type TlsServerCredentials } from '../net/ws-server.js';
 import { StreamDirection, type atlas } from '../protocol/messages.js';
 import { ApplianceEndpoint } from './appliance-channel.js';
 import { ClientRegistry, roleCode, type ConnectedClient } from './client-registry.js';
@@ -17,9 +17,11 @@ export const SESSION_PATH = '/session';
 export interface TrafficNodeDeps {
   logger: Logger;
   store: StateStore;
-  /** Inter-appliance pre-shared key. */
-  psk: Uint8Array;
+  /** Inter-appliance pre-shared key in use now. */
+  psk: () => Uint8Array;
   tls: TlsServerCredentials;
+  /** Plain HTTPS requests on the public address: the node's admin API. 404 when absent. */
+  onRequest?: RequestHandler;
 }
 
 export interface TrafficNodeOptions {
@@ -90,7 +92,7 @@ export class TrafficNode {
   async start(): Promise<TrafficNodePorts> {
     const { logger, tls } = this.deps;
     const internal = new WsServer({ logger }, { host: this.options.internal.address, port: this.options.internal.port, tls, paths: { [APPLIANCE_PATH]: (ws) => this.appliance.accept(ws) } });
-    const sessions = new WsServer({ logger }, { host: this.options.public.address, port: this.options.public.port, tls, paths: { [SESSION_PATH]: (ws) => this.sessions.accept(ws) } });
+    const sessions = new WsServer({ logger }, { host: this.options.public.address, port: this.options.public.port, tls, paths: { [SESSION_PATH]: (ws) => this.sessions.accept(ws) }, onRequest: this.deps.onRequest });
     try {
       this.servers.push(internal);
       const internalPort = await internal.listen();
@@ -129,6 +131,16 @@ export class TrafficNode {
 
   connectedClients(): ConnectedClient[] {
     return this.clients.list();
+  }
+
+  /** Leaves the cluster by itself (`atlas-sim node leave`); returns the configuration version it held. */
+  leaveCluster(): Promise<number> {
+    return this.appliance.leave();
+  }
+
+  /** Drops the master's appliance link so it authenticates again with the current key. */
+  dropApplianceLinks(reason: string): void {
+    this.appliance.dropLinks(reason);
   }
 }
 

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../../logging/logger.js';
-import { verifyPassword, type PasswordHash } from './password.js';
+import { verifySecret } from '../../util/scrypt-hash.js';
 import type { Authenticator } from './router.js';
 
 /** Realm named in the WWW-Authenticate header of the admin API. */
@@ -13,7 +13,8 @@ const MAX_CACHED_CREDENTIALS = 16;
 /** One account of the admin API. */
 export interface AdminAccount {
   username: string;
-  password: PasswordHash;
+  /** scrypt hash of the password, `scrypt$N$r$p$salt$key`. */
+  passwordHash: string;
 }
 
 export interface BasicAuthOptions {
@@ -48,7 +49,7 @@ export function createBasicAuthenticator(deps: { logger: Logger }, account: Admi
     if ((verified.get(digest) ?? 0) > nowMs) return { ok: true, principal: credentials.username };
 
     const userMatches = safeEqual(credentials.username, account.username);
-    const passwordMatches = await verifyPassword(credentials.password, account.password);
+    const passwordMatches = await verifySecret(credentials.password, account.passwordHash);
     if (!userMatches || !passwordMatches) {
       failures += 1;
       deps.logger.warn({ username: credentials.username, peer: request.socket.remoteAddress, failures }, 'admin authentication failed');
