@@ -12,7 +12,9 @@ interface CommandEntry {
 const COMMANDS: Record<string, CommandEntry> = {
   demo: { module: './cli/demo-command.js', summary: 'start the default cluster, run a cross-region session, print where everything went' },
   up: { module: './cli/up-command.js', summary: 'start a cluster and keep it running in the foreground' },
-  node: { module: './node-main.js', summary: 'run one appliance process (master or traffic node) from a node config file' },
+  cluster: { module: './cli/cluster-command.js', summary: "administer a running cluster through the master's admin API: nodes, method, sync, history, disband" },
+  security: { module: './cli/security-command.js', summary: "show or set each appliance's inter-appliance pre-shared key" },
+  node: { module: './node-main.js', summary: 'run one appliance process from a node config file; `node leave` removes a node from its cluster' },
   client: { module: './client/main.js', summary: 'run one customer or representative client process' },
   dns: { module: './dns/main.js', summary: 'run the cluster DNS server' },
   stun: { module: './stun/main.js', summary: 'run a public STUN server' },
