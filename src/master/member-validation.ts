@@ -153,10 +153,12 @@ export function checkTrafficNodeFields(body: Record<string, unknown>, required: 
 /**
  * Checks the rules that span the cluster for one member as it would be
  * stored: its name unique among all nodes, and neither of its hostnames
- * used by another node. `field` prefixes name the request fields.
+ * used by another node. `previousName` is the member's name before an edit,
+ * undefined for a new member.
  */
 export function checkAgainstCluster(config: ClusterConfig, member: IClusterMember, previousName: string | undefined, problems: FieldProblem[]): void {
-  const others = config.members.filter((candidate) => candidate.name !== (previousName ?? member.name));
+  // On add every member is another node; on edit the member's own entry (under its previous name) is not.
+  const others = previousName === undefined ? config.members : config.members.filter((candidate) => candidate.name !== previousName);
   const name = member.name ?? '';
   const clash = others.find((candidate) => (candidate.name ?? '').toLowerCase() === name.toLowerCase());
   if (clash !== undefined) {

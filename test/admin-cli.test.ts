@@ -1,0 +1,161 @@
+// `atlas-sim cluster`, `security` and `node leave` as a person runs them,
+// against a cluster the launcher built through the admin API.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import type { ClusterView, DisbandReport, HistoryEntryView, SyncReport } from '../src/admin/api-types.js';
+import { ADMIN_PASSWORD_FILE, ADMIN_PASSWORD_HASH_FILE } from '../src/admin/credentials.js';
+import { startCluster } from '../src/index.js';
+
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const TOPOLOGY = {
+  clusterName: 'cli-test',
+  masters: [{ name: 'master1', model: 'B400' }],
+  trafficNodes: [
+    { name: 'us-traffic1', model: 'B300', prefixes: ['127.20.0.0/16'], timezone: 'America/New_York' },
+    { name: 'eu-traffic1', model: 'B300', prefixes: ['127.30.0.0/16'], timezone: 'Europe/Berlin' },
+  ],
+};
+
+const parent = await mkdtemp(join(tmpdir(), 'atlas-admin-cli-'));
+t.teardown(() => rm(parent, { recursive: true, force: true }));
+const runDir = join(parent, 'run');
+const cluster = await startCluster({ topology: TOPOLOGY, runDir, seed: 'admin-cli', startClients: false });
+t.teardown(() => cluster.close());
+
+interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], stdin = ''): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args, '--run-dir', runDir], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
+
+async function json<T>(args: string[]): Promise<{ code: number | null; body: T; stderr: string }> {
+  const run = await cli([...args, '--json']);
+  return { code: run.code, body: JSON.parse(run.stdout) as T, stderr: run.stderr };
+}
+
+void t.test('run folder keeps the password private', async (t) => {
+  for (const file of [ADMIN_PASSWORD_FILE, ADMIN_PASSWORD_HASH_FILE]) {
+    const mode = (await stat(join(runDir, file))).mode & 0o777;
+    t.equal(mode, 0o600, `${file} is mode 0600`);
+  }
+});
+
+void t.test('cluster show lists the built cluster', async (t) => {
+  const { code, body } = await json<ClusterView>(['cluster', 'show']);
+  t.equal(code, 0, 'exit 0');
+  t.equal(body.clusterName, 'cli-test', 'cluster name from the topology');
+  t.equal(body.syncRequired, false, 'launcher synced');
+  t.same(body.trafficNodes.map((node) => `${node.name} ${node.online ? 'online' : 'offline'}`), ['us-traffic1 online', 'eu-traffic1 online'], 'both nodes online');
+  const text = await cli(['cluster', 'show']);
+  t.match(text.stdout, /cluster cli-test \(site support\.example\.test\): configuration version \d+, synced version \d+, method random/, 'text summary');
+});
+
+void t.test('add-node names the bad field', async (t) => {
+  const run = await cli(['cluster', 'add-node', '--name', 'ap-traffic1', '--public-address', '127.0.0.1:443', '--internal-address', 'ap-traffic1.support.example.test:8443']);
+  t.equal(run.code, 1, 'exit 1');
+  t.match(run.stderr, /publicAddress \(--public-address\): "127\.0\.0\.1:443" is an IP address/, 'field, flag, value and reason');
+  const { body } = await json<ClusterView>(['cluster', 'show']);
+  t.equal(body.trafficNodes.length, 2, 'nothing added');
+});
+
+void t.test('add-node json error', async (t) => {
+  const { code, body } = await json<{ status: number; field: string; value: unknown; reason: string }>(['cluster', 'add-node', '--name', 'ap-traffic1', '--public-address', 'ap-traffic1.support.example.test:443', '--internal-address', 'ap-traffic1.support.example.test:8443', '--accepting', 'maybe']);
+  t.equal(code, 1, 'exit 1');
+  t.equal(body.status, 400, 'status in the JSON');
+  t.equal(body.field, 'accepting', 'field');
+  t.equal(body.value, 'maybe', 'value');
+  t.equal(body.reason, 'is not true or false', 'reason');
+});
+
+void t.test('cli rejects an unknown option', async (t) => {
+  const run = await cli(['cluster', 'sync', '--prefix', '10.0.0.0/8']);
+  t.equal(run.code, 2, 'exit 2');
+  t.match(run.stderr, /--prefix is not an option of `cluster sync`/, 'names the option');
+});
+
+void t.test('change shows the sync warning', async (t) => {
+  const run = await cli(['cluster', 'edit-node', 'eu-traffic1', '--prefix', '127.30.0.0/16', '--prefix', '127.31.0.0/16', '--model', 'B400']);
+  t.equal(run.code, 0, 'exit 0');
+  t.match(run.stdout, /^warning: sync required: configuration version \d+ has changes/m, 'sync warning printed');
+  t.match(run.stdout, /^warning: traffic nodes mix appliance models \(B300, B400\)/m, 'mixed model warning printed');
+});
+
+void t.test('sync clears the warning', async (t) => {
+  const { code, body } = await json<SyncReport>(['cluster', 'sync']);
+  t.equal(code, 0, 'exit 0');
+  t.equal(body.failed, 0, 'no node failed');
+  t.same(body.nodes.map((node) => node.name).sort(), ['eu-traffic1', 'us-traffic1'], 'both nodes synced');
+  const { body: view } = await json<ClusterView>(['cluster', 'show']);
+  t.equal(view.syncRequired, false, 'no sync required');
+  t.notOk(view.warnings.some((warning) => warning.startsWith('sync required')), 'warning gone');
+});
+
+void t.test('history lists the sync', async (t) => {
+  const { code, body } = await json<HistoryEntryView[]>(['cluster', 'history', '--limit', '4']);
+  t.equal(code, 0, 'exit 0');
+  t.equal(body.length, 4, 'limit applied');
+  t.equal(body.at(-1)?.message, 'Data Sync: Finished data sync with traffic nodes.', 'newest entry last in JSON');
+  t.equal(body.at(-1)?.code, 0, 'status code 0');
+  const text = await cli(['cluster', 'history', '--limit', '1']);
+  t.match(text.stdout, /^time +status +message\n-+ +-+ +-+\n\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC +0 +Data Sync: Finished data sync with traffic nodes\.$/m, 'text table');
+});
+
+void t.test('method sets the method', async (t) => {
+  const { code, body } = await json<ClusterView>(['cluster', 'method', 'timezone']);
+  t.equal(code, 0, 'exit 0');
+  t.equal(body.method, 'timezone', 'method stored');
+  const bad = await cli(['cluster', 'method', 'closest']);
+  t.equal(bad.code, 1, 'unknown method exits 1');
+  t.match(bad.stderr, /method: "closest" is not a method for choosing traffic nodes/, 'reason');
+});
+
+void t.test('security set-key and show', async (t) => {
+  const keyFile = join(parent, 'psk.txt');
+  const key = 'cli-test-shared-key-0123456789';
+  await writeFile(keyFile, `${key}\n`, { mode: 0o600 });
+  const set = await cli(['security', 'set-key', '--node', 'us-traffic1', '--key-file', keyFile]);
+  t.equal(set.code, 0, 'exit 0');
+  t.notOk(set.stdout.includes(key), 'key not printed');
+  const stdin = await cli(['security', 'set-key', '--node', 'eu-traffic1', '--node', 'master1'], `${key}\n`);
+  t.equal(stdin.code, 0, 'key read from stdin');
+  const { body } = await json<{ name: string; source: string; preSharedKeySet: boolean }[]>(['security', 'show']);
+  t.same(body.map((entry) => `${entry.name} ${entry.source}`), ['master1 admin', 'us-traffic1 admin', 'eu-traffic1 admin'], 'every appliance changed');
+  t.notOk(JSON.stringify(body).includes(key), 'key not shown');
+});
+
+void t.test('disband lists the node it could not tell', async (t) => {
+  const stopped = cluster.nodes.get('eu-traffic1');
+  stopped?.kill('SIGKILL');
+  await stopped?.waitForExit(20_000);
+  const { code, body } = await json<DisbandReport>(['cluster', 'disband']);
+  t.equal(code, 1, 'exit 1 because a node was not told');
+  t.same(body.notified, ['us-traffic1'], 'reachable node notified');
+  t.same(body.unreachable.map((node) => node.name), ['eu-traffic1'], 'unreachable node listed');
+  const text = await cli(['cluster', 'show']);
+  t.match(text.stdout, /^not in a cluster/, 'master left the cluster');
+});
+
+void t.test('node leave on a node without cluster', async (t) => {
+  const run = await cli(['node', 'leave', '--node', 'us-traffic1']);
+  t.equal(run.code, 1, 'exit 1');
+  t.match(run.stderr, /us-traffic1 holds no cluster configuration/, 'reason');
+  const usage = await cli(['node', 'leave']);
+  t.equal(usage.code, 2, 'missing --node exits 2');
+});
