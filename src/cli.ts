@@ -11,7 +11,10 @@ interface CommandEntry {
 /** Every subcommand's module exports `main(argv: string[]): Promise<number>` (the exit code). */
 const COMMANDS: Record<string, CommandEntry> = {
   demo: { module: './cli/demo-command.js', summary: 'start the default cluster, run a cross-region session, print where everything went' },
-  up: { module: './cli/up-command.js', summary: 'start a cluster and keep it running in the foreground' },
+  up: { module: './cli/up-command.js', summary: 'start a cluster in the foreground, or in the background with --detach' },
+  status: { module: './cli/status-command.js', summary: 'show each process of a running cluster: role, address, PID, state, configuration version' },
+  down: { module: './cli/down-command.js', summary: 'stop a cluster started with up, leaving nothing running' },
+  clients: { module: './cli/clients-command.js', summary: 'list the clients connected to each appliance, through the command API' },
   cluster: { module: './cli/cluster-command.js', summary: "administer a running cluster through the master's admin API: nodes, method, sync, history, disband" },
   security: { module: './cli/security-command.js', summary: "show or set each appliance's inter-appliance pre-shared key" },
   node: { module: './node-main.js', summary: 'run one appliance process from a node config file; `node leave` removes a node from its cluster' },

@@ -2,21 +2,29 @@ import { parseArgs } from 'node:util';
 import type { ClientSpec, Topology } from '../config/topology.js';
 import { loadTopology } from '../config/topology-validation.js';
 import { startCluster, type Cluster } from '../launcher/cluster.js';
+import { waitForEveryNodeConnected } from '../launcher/connected-wait.js';
 import { LogFollower } from '../launcher/log-follower.js';
 import { formatLogSummaries, summarizeLog } from '../launcher/log-summary.js';
 import { cliEntry } from '../launcher/project-root.js';
+import { Supervisor } from '../launcher/supervisor.js';
 import { formatTable } from '../launcher/text-table.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
+import { detachCluster, type SupervisorOutcome } from './up-detach.js';
 
 export const UP_USAGE = `usage: atlas-sim up [options]
 
 Starts a cluster (DNS server, traffic nodes, master) and keeps it running in
 the foreground. Prints every process with its hostname, address, ports and
 PID, and the commands that start clients by hand. Warnings and errors from
-the processes' logs are shown as they happen. Ctrl-C stops every process this
-command started.
+the processes' logs are shown as they happen. Ctrl-C (or \`atlas-sim down\`)
+stops every process this command started.
+
+With --detach the cluster runs in the background under a supervisor process,
+and the command returns once every node reports itself connected, printing
+the run folder. \`atlas-sim status\` shows it and \`atlas-sim down\` stops it.
 
 options:
+  --detach          run the cluster in the background and return once it is up
   --topology FILE   topology JSON file (default: the built-in default cluster,
                     as in topologies/default.json)
   --run-dir DIR     run folder for configs, keys, logs and cluster.json
@@ -31,6 +39,9 @@ interface UpArgs {
   runDir?: string;
   seed?: string;
   withClients: boolean;
+  detach: boolean;
+  /** Set by --detach on the background process it starts. */
+  supervise: boolean;
 }
 
 function parseUpArgs(argv: string[]): UpArgs | 'help' {
@@ -44,6 +55,8 @@ function parseUpArgs(argv: string[]): UpArgs | 'help' {
         'run-dir': { type: 'string' },
         seed: { type: 'string' },
         'with-clients': { type: 'boolean' },
+        detach: { type: 'boolean' },
+        supervise: { type: 'boolean' },
         help: { type: 'boolean' },
       },
     }));
@@ -51,10 +64,17 @@ function parseUpArgs(argv: string[]): UpArgs | 'help' {
     throw new ConfigError(`${errorMessage(error)}; run \`atlas-sim up --help\` for the options`);
   }
   if (values.help === true) return 'help';
-  return { topologyFile: values.topology, runDir: values['run-dir'], seed: values.seed, withClients: values['with-clients'] === true };
+  return {
+    topologyFile: values.topology,
+    runDir: values['run-dir'],
+    seed: values.seed,
+    withClients: values['with-clients'] === true,
+    detach: values.detach === true,
+    supervise: values.supervise === true,
+  };
 }
 
-/** `atlas-sim up`: starts a cluster and runs until SIGINT or SIGTERM, then stops every process it started. */
+/** `atlas-sim up`: starts a cluster and runs until SIGINT, SIGTERM or `atlas-sim down`, then stops every process it started. */
 export async function main(argv: string[]): Promise<number> {
   let args: UpArgs | 'help';
   let topology: Topology | undefined;
@@ -74,9 +94,19 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
+  if (args.detach) return detachCluster(args);
+  if (args.supervise) return superviseInBackground(args, topology);
+  return runInForeground(args, topology);
+}
+
+async function runInForeground(args: UpArgs, topology: Topology | undefined): Promise<number> {
   console.log('starting cluster...');
   const cluster = await startCluster({ topology, runDir: args.runDir, seed: args.seed, startClients: args.withClients });
-  printCluster(cluster);
+  const supervisor = await Supervisor.start(cluster, { detached: false });
+  console.log(describeCluster(cluster).join('\n'));
+  console.log('\nstart clients by hand in other terminals, for example:');
+  for (const client of exampleClients(cluster.topology)) console.log(`  ${clientCommand(client, cluster.runDir)}`);
+  console.log('\nwarnings and errors of every process follow; press Ctrl-C to stop the cluster\n');
 
   const follower = new LogFollower((line) => console.log(line));
   for (const handle of [...cluster.nodes.values(), ...cluster.clients.values()]) await follower.add(handle.name, handle.logFile);
@@ -85,12 +115,9 @@ export async function main(argv: string[]): Promise<number> {
     console.log(`process ${name} (${role}) exited: ${status.signal ?? `code ${String(status.code)}`}; the cluster keeps running without it`);
   });
 
-  const reason = await new Promise<string>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
+  const reason = await Promise.race([waitForSignal(), supervisor.stopRequest]);
   console.log(`\n${reason}: stopping every process...`);
-  await cluster.close();
+  await supervisor.stop();
   await follower.stop();
 
   const summaries = await Promise.all([...cluster.nodes.values(), ...cluster.clients.values()].map((handle) => summarizeLog(handle.name, handle.logFile)));
@@ -100,22 +127,72 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-function printCluster(cluster: Cluster): void {
+/**
+ * Runs as the background supervisor of `up --detach`: starts the cluster,
+ * waits until every node reports itself connected, sends the outcome to the
+ * waiting command over IPC, then supervises until SIGTERM, SIGINT or `atlas-sim down`.
+ */
+async function superviseInBackground(args: UpArgs, topology: Topology | undefined): Promise<number> {
+  const report = (outcome: SupervisorOutcome): void => {
+    if (process.send === undefined) return;
+    process.send(outcome);
+    process.disconnect();
+  };
+  const signal = waitForSignal();
+
+  let cluster: Cluster;
+  try {
+    cluster = await startCluster({ topology, runDir: args.runDir, seed: args.seed, startClients: args.withClients });
+  } catch (error) {
+    report({ type: 'up-failed', error: errorMessage(error) });
+    return 1;
+  }
+  const supervisor = await Supervisor.start(cluster, { detached: true });
+  try {
+    await waitForEveryNodeConnected(cluster);
+  } catch (error) {
+    cluster.logger.error({ err: errorMessage(error) }, 'cluster did not connect; stopping it');
+    await supervisor.stop();
+    report({ type: 'up-failed', error: errorMessage(error) });
+    return 1;
+  }
+
+  const lines = describeCluster(cluster);
+  console.log(lines.join('\n'));
+  report({ type: 'up-ready', runDir: cluster.runDir, lines: [...lines, '', `show it: atlas-sim status --run-dir ${cluster.runDir}`, `stop it: atlas-sim down --run-dir ${cluster.runDir}`] });
+  cluster.on('exit', ({ name, role, status }) => {
+    console.log(`process ${name} (${role}) exited: ${status.signal ?? `code ${String(status.code)}`}; the cluster keeps running without it`);
+  });
+
+  const reason = await Promise.race([signal, supervisor.stopRequest]);
+  console.log(`${reason}: stopping every process...`);
+  await supervisor.stop();
+  console.log('stopped');
+  // Every child has exited and every socket is closed; this only ends a process kept alive by a stray handle.
+  setTimeout(() => process.exit(0), 1000).unref();
+  return 0;
+}
+
+function waitForSignal(): Promise<string> {
+  return new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+}
+
+/** Returns the lines that describe a running cluster: every process with its addresses, ports and PID. */
+function describeCluster(cluster: Cluster): string[] {
   const info = cluster.info;
   const rows = [...info.nodes, ...info.clients].map((process) => {
     const ports = Object.entries(process.ports).map(([name, port]) => `${name} ${String(port)}`).join(', ');
     return [process.name, process.role, process.hostname || '-', process.address, ports || '-', String(process.pid)];
   });
-  console.log(`\ncluster ${info.clusterName} is running (seed ${info.seed})`);
-  console.log(formatTable(['name', 'role', 'hostname', 'address', 'ports', 'pid'], rows).join('\n'));
-  console.log(`\nsite: https://${info.site.host}:${info.site.port} (resolve through the cluster DNS server ${info.dns.address}:${info.dns.port})`);
-  if (cluster.ports?.fallbackReason !== undefined) console.log(`note: ${cluster.ports.fallbackReason}`);
-  for (const warning of cluster.warnings) console.log(`warning: ${warning}`);
-  console.log(`run folder: ${info.runDir}`);
-
-  console.log('\nstart clients by hand in other terminals, for example:');
-  for (const client of exampleClients(cluster.topology)) console.log(`  ${clientCommand(client, info.runDir)}`);
-  console.log('\nwarnings and errors of every process follow; press Ctrl-C to stop the cluster\n');
+  const lines = [`\ncluster ${info.clusterName} is running (seed ${info.seed})`, ...formatTable(['name', 'role', 'hostname', 'address', 'ports', 'pid'], rows)];
+  lines.push(`\nsite: https://${info.site.host}:${info.site.port} (resolve through the cluster DNS server ${info.dns.address}:${info.dns.port})`);
+  if (cluster.ports?.fallbackReason !== undefined) lines.push(`note: ${cluster.ports.fallbackReason}`);
+  for (const warning of cluster.warnings) lines.push(`warning: ${warning}`);
+  lines.push(`run folder: ${info.runDir}`);
+  return lines;
 }
 
 /** Returns the topology's clients, or a US representative and an EU customer when it lists none. */

@@ -102,6 +102,11 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     return this.folder.dir;
   }
 
+  /** Lock file of the loopback /24 the cluster holds; undefined before it is reserved. */
+  get addressBlockLockFile(): string | undefined {
+    return this.block?.lockFile;
+  }
+
   /** Contents of cluster.json as last written. */
   get info(): ClusterInfo {
     const plan = this.requirePlan();

@@ -1,0 +1,62 @@
+import { parseArgs } from 'node:util';
+import { isProcessRunning } from '../launcher/address-block.js';
+import { formatClusterStatus, offlineClusterStatus, type ClusterStatus } from '../launcher/cluster-status.js';
+import { findRun } from '../launcher/run-lookup.js';
+import { requestSupervisor } from '../launcher/supervisor-client.js';
+import { readSupervisorRecord } from '../launcher/supervisor.js';
+import { ConfigError, errorMessage } from '../util/errors.js';
+
+export const STATUS_USAGE = `usage: atlas-sim status [options]
+
+Shows each process of a cluster: role, name, hostname, address, PID, state
+and the configuration version it applied, and warns when the master reports
+that a sync is required. A traffic node is "connected" when it and the master
+both report their appliance link up.
+
+options:
+  --run-dir DIR   run folder of the cluster (default: the most recent one under runs/)
+  --json          print the status as JSON
+  --help          print this text
+`;
+
+/** `atlas-sim status`: exit code 0 when the cluster runs, 3 when it does not, 2 on bad usage. */
+export async function main(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, strict: true, options: { 'run-dir': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } } }));
+  } catch (error) {
+    console.error(`atlas-sim status: ${errorMessage(error)}; run \`atlas-sim status --help\` for the options`);
+    return 2;
+  }
+  if (values.help === true) {
+    process.stdout.write(STATUS_USAGE);
+    return 0;
+  }
+
+  let status: ClusterStatus;
+  try {
+    status = await readClusterStatus(values['run-dir']);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`atlas-sim status: ${error.message}`);
+    return 2;
+  }
+  if (values.json === true) console.log(JSON.stringify(status, null, 2));
+  else console.log(formatClusterStatus(status).join('\n'));
+  return status.running ? 0 : 3;
+}
+
+/** Asks the cluster's supervisor for the live status; without a reachable supervisor, reports from cluster.json and the process table. */
+export async function readClusterStatus(runDir: string | undefined): Promise<ClusterStatus> {
+  const run = await findRun({ runDir });
+  const record = await readSupervisorRecord(run.dir);
+  if (record === undefined) return offlineClusterStatus(run.info, record, `no supervisor has run in ${run.dir}`);
+  if (record.state === 'stopped' || !isProcessRunning(record.pid)) {
+    return offlineClusterStatus(run.info, record, record.state === 'stopped' ? `the cluster was stopped at ${record.stoppedAt ?? '?'}` : `the supervisor (pid ${record.pid}) is not running`);
+  }
+  try {
+    return (await requestSupervisor(record.controlSocket, { command: 'status' })) as ClusterStatus;
+  } catch (error) {
+    return offlineClusterStatus(run.info, record, `the supervisor (pid ${record.pid}) did not answer: ${errorMessage(error)}`);
+  }
+}
