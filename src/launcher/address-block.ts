@@ -1,9 +1,12 @@
 import { randomInt } from 'node:crypto';
-import { readFileSync, unlinkSync } from 'node:fs';
+import { unlinkSync } from 'node:fs';
 import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NODE_ADDRESS_SECOND_OCTET_FIRST, NODE_ADDRESS_SECOND_OCTET_LAST } from '../config/topology.js';
+import { isProcessRunning } from '../util/process-state.js';
+
+export { isProcessRunning };
 
 /** Folder of the lock files that reserve address blocks, shared by every launcher on the machine. */
 export const DEFAULT_BLOCK_LOCK_DIR = join(tmpdir(), 'atlas-sim-blocks');
@@ -173,30 +176,4 @@ async function isStale(lockFile: string): Promise<boolean> {
   const pid = Number(text.trim());
   if (!Number.isInteger(pid) || pid <= 0) return Date.now() - modifiedMs > EMPTY_LOCK_GRACE_MS;
   return !isProcessRunning(pid);
-}
-
-/**
- * True when a process with this PID exists and has not exited (signal 0
- * checks without sending anything). An exited process that its parent has
- * not reaped yet (a zombie, state Z in /proc/PID/stat on Linux) counts as not
- * running, because an orphan is reaped only when the machine's PID 1 does so.
- */
-export function isProcessRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  return !isZombie(pid);
-}
-
-function isZombie(pid: number): boolean {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return false;
-  }
-  // The state follows the command name, which is in parentheses and may itself contain spaces or parentheses.
-  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
 }

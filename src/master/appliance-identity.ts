@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from '../logging/logger.js';
-import { readJsonWithBackup, writeFileAtomic } from '../storage/atomic-file.js';
+import { readJsonWithBackup, replaceDamagedFile, writeFileAtomic } from '../storage/atomic-file.js';
 
 /** File in the data folder that stores the appliance GUID. */
 export const IDENTITY_FILE = 'identity.json';
@@ -34,8 +34,8 @@ export async function loadOrCreateIdentity(deps: { logger: Logger }, dataDir: st
 
   if (read.status === 'ok') {
     if (read.source === 'backup') {
-      deps.logger.warn({ file, problem: read.problem }, 'identity file damaged, restored from backup');
-      await writeFileAtomic(file, JSON.stringify(read.value, null, 2));
+      const movedTo = await replaceDamagedFile(file, JSON.stringify(read.value, null, 2));
+      deps.logger.error({ file, problem: read.problem, movedTo }, 'identity file damaged, restored from backup');
     }
     return read.value;
   }

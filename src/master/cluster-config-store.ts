@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Logger } from '../logging/logger.js';
 import { ClusterConfig, ErrorCode, type IClusterConfig } from '../protocol/messages.js';
-import { readJsonWithBackup, writeFileAtomic } from '../storage/atomic-file.js';
+import { readJsonWithBackup, replaceDamagedFile, writeFileAtomic } from '../storage/atomic-file.js';
 import { SITE_HOSTNAME } from '../config/constants.js';
 import type { StatusHistory } from './status-history.js';
 
@@ -192,8 +192,9 @@ async function loadConfigFile(deps: { logger: Logger; history: StatusHistory }, 
     throw new Error(`cluster configuration ${file} cannot be read (${read.problem}); restore the file from a copy, or delete the data folder and create the cluster again`);
   }
   if (read.source === 'backup') {
+    const movedTo = await replaceDamagedFile(file, configToJson(read.value));
+    deps.logger.error({ file, problem: read.problem, movedTo, version: read.value.version }, 'cluster configuration file damaged; using its backup copy');
     deps.history.record(ErrorCode.ERROR_INTERNAL, `Storage: ${read.problem ?? 'damaged file'}; using the backup copy of version ${read.value.version}`);
-    await writeFileAtomic(file, configToJson(read.value));
   }
   return read.value;
 }

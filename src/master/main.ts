@@ -4,6 +4,7 @@ import type { NodeProcessConfig } from '../config/node-config.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { assertCertificateCovers, ensureClusterCerts } from '../net/certs.js';
 import { createClusterLookup } from '../net/lookup.js';
+import { removeStaleTemporaryFiles } from '../storage/atomic-file.js';
 import { PreSharedKeyStore } from '../storage/pre-shared-key-store.js';
 import { installShutdown, sendToParent, serveParentRequests } from '../util/ipc.js';
 import { errorMessage } from '../util/errors.js';
@@ -44,6 +45,8 @@ async function startMaster(config: NodeProcessConfig, logger: Logger): Promise<v
   if (settings === undefined) throw new Error(`node config of ${config.name}: master is missing; a master needs its seed`);
   logger.info({ role: 'primary', public: config.public, internal: config.internal, dataDir: config.dataDir, seed: settings.seed }, 'master starting');
 
+  const leftovers = await removeStaleTemporaryFiles(config.dataDir);
+  if (leftovers.length > 0) logger.warn({ dataDir: config.dataDir, files: leftovers }, 'removed temporary files of writes interrupted by a crash');
   const identity = await loadOrCreateIdentity({ logger }, config.dataDir);
   const history = await StatusHistory.open({ logger }, config.dataDir);
   const store = await ClusterConfigStore.open({ logger, history }, { dataDir: config.dataDir });

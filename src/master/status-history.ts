@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Logger } from '../logging/logger.js';
 import { ErrorCode } from '../protocol/messages.js';
-import { readJsonWithBackup, writeFileAtomic } from '../storage/atomic-file.js';
+import { readJsonWithBackup, replaceDamagedFile, writeFileAtomic } from '../storage/atomic-file.js';
 import { errorMessage } from '../util/errors.js';
 
 /** File in the data folder that stores the cluster status history. */
@@ -53,6 +53,11 @@ export class StatusHistory {
     const read = await readJsonWithBackup(file, validateStatusEntries);
     const history = new StatusHistory(deps, file, read.status === 'ok' ? read.value : []);
 
+    // The damaged copy is moved aside before the first write, so that write cannot copy it over a good backup.
+    if (read.status === 'unreadable' || (read.status === 'ok' && read.source === 'backup')) {
+      const movedTo = await replaceDamagedFile(file, JSON.stringify(history.entries, null, 1));
+      deps.logger.error({ file, problem: read.problem, movedTo }, 'status history file damaged');
+    }
     if (read.status === 'ok' && read.source === 'backup') {
       history.record(ErrorCode.ERROR_INTERNAL, `Storage: ${read.problem ?? 'status history damaged'}; restored from its backup copy`);
     } else if (read.status === 'unreadable') {

@@ -1,6 +1,7 @@
-import { open, rename, readFile, unlink, mkdir } from 'node:fs/promises';
+import { open, readdir, rename, readFile, unlink, mkdir } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { isProcessRunning } from '../util/process-state.js';
 
 /**
  * Writes a file so that a crash at any moment leaves either the old or the
@@ -97,4 +98,51 @@ async function syncFolder(folder: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Replaces a damaged file with `data` while keeping its good backup: the
+ * damaged copy is first moved aside as `<file>.damaged-<ms>`, so the write
+ * has no current file to copy over `<file>.bak`. Writing straight over the
+ * damaged file would overwrite the good backup with the damaged copy, and a
+ * crash before the rename would then leave no readable copy at all. Returns
+ * the path the damaged copy was moved to, or undefined when there was none.
+ */
+export async function replaceDamagedFile(file: string, data: string | Uint8Array, mode = 0o600): Promise<string | undefined> {
+  const movedTo = `${file}.damaged-${Date.now()}`;
+  let moved: string | undefined = movedTo;
+  try {
+    await rename(file, movedTo);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    moved = undefined;
+  }
+  await writeFileAtomic(file, data, mode);
+  return moved;
+}
+
+/** Temporary files of writeFileAtomic: `.<name>.<pid>.<hex>.tmp` and `<name>.bak.<pid>.tmp`. */
+const TEMPORARY_FILE_PATTERNS = [/^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/, /^.+\.bak\.(\d+)\.tmp$/];
+
+/**
+ * Deletes the temporary files a process killed in the middle of
+ * writeFileAtomic left in `folder`, when the PID in their name no longer
+ * runs. Returns the names deleted, for the caller to log.
+ */
+export async function removeStaleTemporaryFiles(folder: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(folder);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const pid = TEMPORARY_FILE_PATTERNS.map((pattern) => pattern.exec(name)?.[1]).find((match) => match !== undefined);
+    if (pid === undefined || Number(pid) === process.pid || isProcessRunning(Number(pid))) continue;
+    await unlink(join(folder, name)).catch(() => undefined);
+    removed.push(name);
+  }
+  return removed;
 }

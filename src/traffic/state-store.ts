@@ -3,7 +3,7 @@ import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../logging/logger.js';
 import { ClusterConfig, ErrorCode } from '../protocol/messages.js';
-import { readJsonWithBackup, writeFileAtomic } from '../storage/atomic-file.js';
+import { readJsonWithBackup, removeStaleTemporaryFiles, writeFileAtomic } from '../storage/atomic-file.js';
 import { errorMessage } from '../util/errors.js';
 
 /** Files in the data folder of a traffic node. */
@@ -66,6 +66,8 @@ export class StateStore {
    * read, because a new GUID would silently turn this appliance into another one.
    */
   static async open(deps: { logger: Logger }, dataDir: string): Promise<StateStore> {
+    const leftovers = await removeStaleTemporaryFiles(dataDir);
+    if (leftovers.length > 0) deps.logger.warn({ dataDir, files: leftovers }, 'removed temporary files of writes interrupted by a crash');
     const guid = await loadIdentity(deps.logger, dataDir);
     const store = new StateStore(deps, dataDir, guid);
     await store.loadHistory();
@@ -147,6 +149,7 @@ export class StateStore {
   private async loadHistory(): Promise<void> {
     const entries = await loadStateFile(this.deps.logger, this.file(HISTORY_FILE), validateHistory, 'status history');
     if (entries.status === 'ok') this.history.push(...entries.value);
+    if (entries.status === 'ok' && entries.restoredFrom !== undefined) await this.record(ErrorCode.ERROR_INTERNAL, `Storage: ${entries.restoredFrom}; restored the status history from its backup copy`);
     if (entries.status === 'damaged') {
       await this.record(ErrorCode.ERROR_INTERNAL, `Storage: status history could not be read (${entries.problem}); starting a new history`);
     }
@@ -155,6 +158,7 @@ export class StateStore {
   private async loadRuntime(): Promise<void> {
     const runtime = await loadStateFile(this.deps.logger, this.file(RUNTIME_FILE), validateRuntime, 'runtime state');
     if (runtime.status === 'ok') this.runtime = runtime.value;
+    if (runtime.status === 'ok' && runtime.restoredFrom !== undefined) await this.record(ErrorCode.ERROR_INTERNAL, `Storage: ${runtime.restoredFrom}; restored the runtime state from its backup copy`);
     if (runtime.status === 'damaged') {
       await this.record(ErrorCode.ERROR_INTERNAL, `Storage: runtime state could not be read (${runtime.problem}); accepting new connections with term 0`);
     }
@@ -167,13 +171,17 @@ export class StateStore {
       this.applied = ClusterConfig.fromObject(stored.value.config);
       this.deps.logger.info({ version: this.applied.version, file }, 'loaded applied cluster configuration');
     }
+    if (stored.status === 'ok' && stored.restoredFrom !== undefined) {
+      await this.record(ErrorCode.ERROR_INTERNAL, `Storage: ${stored.restoredFrom}; restored configuration version ${this.appliedVersion} from its backup copy`);
+    }
     if (stored.status === 'damaged') {
       await this.record(ErrorCode.ERROR_INTERNAL, `Storage: cluster configuration could not be read (${stored.problem}); no configuration is applied until the master syncs one`);
     }
   }
 }
 
-type LoadResult<T> = { status: 'ok'; value: T } | { status: 'missing' } | { status: 'damaged'; problem: string };
+/** `restoredFrom` names the problem of a primary copy that was replaced by its backup. */
+type LoadResult<T> = { status: 'ok'; value: T; restoredFrom?: string } | { status: 'missing' } | { status: 'damaged'; problem: string };
 
 /**
  * Reads one JSON state file; `validate` checks the parsed JSON and returns it
@@ -192,7 +200,7 @@ async function loadStateFile<T>(logger: Logger, file: string, validate: (value: 
     logger.error({ file, problem: read.problem, backup: `${file}.bak`, movedTo }, `${what} file is damaged; using its backup copy`);
     // Rewriting now keeps the good backup: with the damaged file moved away, writeFileAtomic has nothing to copy over it.
     await writeFileAtomic(file, JSON.stringify(read.value, null, 2) + '\n');
-    return { status: 'ok', value: read.value };
+    return { status: 'ok', value: read.value, restoredFrom: read.problem ?? `${file} was damaged` };
   }
 
   const movedTo = await moveAside(file);

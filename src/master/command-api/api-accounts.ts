@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { ApiAccountSeed } from '../../config/node-config.js';
 import type { Logger } from '../../logging/logger.js';
-import { readJsonWithBackup, writeFileAtomic } from '../../storage/atomic-file.js';
+import { readJsonWithBackup, replaceDamagedFile, writeFileAtomic } from '../../storage/atomic-file.js';
 import { ConfigError } from '../../util/errors.js';
 import { hashSecret, parseSecretHash, verifySecret } from '../../util/scrypt-hash.js';
 
@@ -62,15 +62,18 @@ export class ApiAccountStore {
     if (read.status === 'unreadable') {
       throw new Error(`API accounts ${file} cannot be read (${read.problem}); restore the file or its .bak copy, or delete both to keep only the accounts of the node config`);
     }
-    if (read.status === 'ok' && read.source === 'backup') deps.logger.error({ file, problem: read.problem }, 'API accounts file is damaged; using its backup copy');
 
     const accounts = new Map((read.status === 'ok' ? read.value : []).map((account) => [account.clientId, account]));
     const seeds = validateApiAccounts(options.seeds ?? [], 'apiAccounts');
     for (const seed of seeds) accounts.set(seed.clientId, seed);
 
     const store = new ApiAccountStore(accounts);
-    if (seeds.length > 0 || (read.status === 'ok' && read.source === 'backup')) {
-      await writeFileAtomic(file, `${JSON.stringify([...accounts.values()], null, 2)}\n`);
+    const content = `${JSON.stringify([...accounts.values()], null, 2)}\n`;
+    if (read.status === 'ok' && read.source === 'backup') {
+      const movedTo = await replaceDamagedFile(file, content);
+      deps.logger.error({ file, problem: read.problem, movedTo }, 'API accounts file is damaged; using its backup copy');
+    } else if (seeds.length > 0) {
+      await writeFileAtomic(file, content);
     }
     deps.logger.info({ accounts: [...accounts.values()].map((account) => ({ name: account.name, clientId: account.clientId, commandApi: account.commandApi })) }, 'API accounts loaded');
     return store;
