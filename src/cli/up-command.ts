@@ -158,16 +158,11 @@ async function superviseInBackground(args: UpArgs, topology: Topology | undefine
   }
 
   const lines = describeCluster(cluster);
-  console.log(lines.join('\n'));
   report({ type: 'up-ready', runDir: cluster.runDir, lines: [...lines, '', `show it: atlas-sim status --run-dir ${cluster.runDir}`, `stop it: atlas-sim down --run-dir ${cluster.runDir}`] });
-  cluster.on('exit', ({ name, role, status }) => {
-    console.log(`process ${name} (${role}) exited: ${status.signal ?? `code ${String(status.code)}`}; the cluster keeps running without it`);
-  });
-
+  // Unexpected exits are logged by the cluster itself, in logs/launcher.log.
   const reason = await Promise.race([signal, supervisor.stopRequest]);
-  console.log(`${reason}: stopping every process...`);
+  cluster.logger.info({ reason }, 'stopping the background cluster');
   await supervisor.stop();
-  console.log('stopped');
   // Every child has exited and every socket is closed; this only ends a process kept alive by a stray handle.
   setTimeout(() => process.exit(0), 1000).unref();
   return 0;

@@ -1,6 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { cliEntry } from '../launcher/project-root.js';
 import { defaultRunDir } from '../launcher/run-folder.js';
@@ -23,34 +21,28 @@ export interface DetachArgs {
 /**
  * Starts the cluster in a detached supervisor process (its own session, so
  * a closed terminal does not stop it), waits for its outcome, prints it and
- * returns the exit code. The supervisor's own output goes to
- * logs/supervisor.out in the run folder.
+ * returns the exit code. The supervisor logs to logs/launcher.log in the run
+ * folder; its stdout and stderr are discarded, because the run folder must be
+ * empty until the launcher prepares it.
  */
 export async function detachCluster(args: DetachArgs, timeoutMs = DEFAULT_DETACH_TIMEOUT_MS): Promise<number> {
   const runDir = resolve(args.runDir ?? defaultRunDir());
-  await mkdir(join(runDir, 'logs'), { recursive: true });
-  const outputFile = join(runDir, 'logs', 'supervisor.out');
-  const output = openSync(outputFile, 'a', 0o644);
+  const launcherLog = join(runDir, 'logs', 'launcher.log');
 
   const forwarded = ['--run-dir', runDir];
   if (args.topologyFile !== undefined) forwarded.push('--topology', resolve(args.topologyFile));
   if (args.seed !== undefined) forwarded.push('--seed', args.seed);
   if (args.withClients) forwarded.push('--with-clients');
-  let child: ChildProcess;
-  try {
-    child = spawn(process.execPath, [cliEntry(), 'up', SUPERVISE_FLAG, ...forwarded], { detached: true, stdio: ['ignore', output, output, 'ipc'] });
-  } finally {
-    closeSync(output);
-  }
+  const child = spawn(process.execPath, [cliEntry(), 'up', SUPERVISE_FLAG, ...forwarded], { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
 
-  console.log(`starting cluster in the background (supervisor pid ${child.pid ?? '?'}, output in ${outputFile})...`);
+  console.log(`starting cluster in the background (supervisor pid ${child.pid ?? '?'}, log ${launcherLog})...`);
   const outcome = await waitForOutcome(child, timeoutMs);
   if (child.connected) child.disconnect();
   child.unref();
 
   if (outcome.type === 'up-failed') {
     console.error(`atlas-sim up: the cluster did not start: ${outcome.error}`);
-    console.error(`see ${outputFile} and the logs in ${join(runDir, 'logs')}`);
+    console.error(`see the logs in ${join(runDir, 'logs')}`);
     return 1;
   }
   console.log(outcome.lines.join('\n'));
