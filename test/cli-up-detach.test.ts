@@ -118,11 +118,12 @@ void t.test('up --detach, status, clients, down', async (t) => {
   const parsed = JSON.parse(status.stdout) as ClusterStatus;
   t.equal(parsed.running, true);
   t.same(parsed.nodes.map((node) => `${node.name} ${node.state}`), ['dns running', 'master1 serving', 'us-traffic1 connected', 'eu-traffic1 connected']);
-  t.same(parsed.nodes.filter((node) => node.role === 'traffic').map((node) => node.configVersion), [1, 1], 'applied configuration versions');
+  t.ok((parsed.syncedVersion ?? 0) >= 1, 'the launcher synced a configuration');
+  t.same(parsed.nodes.filter((node) => node.role === 'traffic').map((node) => node.configVersion), [parsed.syncedVersion, parsed.syncedVersion], 'traffic nodes applied the synced version');
   t.equal(parsed.syncRequired, false, 'no sync warning');
   t.same(parsed.nodes.map((node) => node.pid), info.nodes.map((node) => node.pid), 'PIDs match cluster.json');
   const text = await runCli(['status', '--run-dir', runDir]);
-  t.match(text.stdout, /traffic\s+us-traffic1\s+us-traffic1\.support\.example\.test\s+127\.\d+\.\d+\.10\s+\d+\s+connected\s+1/, 'text status row');
+  t.match(text.stdout, new RegExp(`traffic\\s+us-traffic1\\s+us-traffic1\\.support\\.example\\.test\\s+127\\.\\d+\\.\\d+\\.10\\s+\\d+\\s+connected\\s+${parsed.syncedVersion ?? 0}`), 'text status row');
 
   startHandClient(t, runDir, 'rep', '127.20.0.5', 'rep-us', 'America/New_York');
   startHandClient(t, runDir, 'customer', '127.30.0.5', 'customer-eu', 'Europe/Berlin');
