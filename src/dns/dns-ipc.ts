@@ -1,6 +1,7 @@
 import type { Logger } from '../logging/logger.js';
 import { errorMessage } from '../util/errors.js';
 import type { ChildMessage, ParentMessage } from '../util/ipc.js';
+import type { DnsClaimEndpoint } from './claim-endpoint.js';
 import type { ClusterDnsServer } from './server.js';
 import type { ZoneDefinition } from './zone.js';
 
@@ -25,7 +26,7 @@ export interface DnsReadyMessage {
   address: string;
   port: number;
   pid: number;
-  info: { address: string; port: number };
+  info: { address: string; port: number; claimPort?: number };
 }
 
 function send(message: DnsReadyMessage | DnsAck | ChildMessage): void {
@@ -33,8 +34,9 @@ function send(message: DnsReadyMessage | DnsAck | ChildMessage): void {
   process.send(message);
 }
 
-export function sendReady(name: string, bound: { address: string; port: number }): void {
-  send({ type: 'ready', role: 'dns', name, address: bound.address, port: bound.port, pid: process.pid, info: { ...bound } });
+export function sendReady(name: string, bound: { address: string; port: number }, claimPort?: number): void {
+  const info = claimPort === undefined ? { ...bound } : { ...bound, claimPort };
+  send({ type: 'ready', role: 'dns', name, address: bound.address, port: bound.port, pid: process.pid, info });
 }
 
 function applySetRecord(server: ClusterDnsServer, args: Record<string, unknown>): void {
@@ -47,11 +49,13 @@ function applySetRecord(server: ClusterDnsServer, args: Record<string, unknown>)
   server.setRecord(hostname, addresses, view);
 }
 
-/** Applies one command to the server, or throws with the reason when the command is invalid. */
-function applyCommand(server: ClusterDnsServer, command: string, args: Record<string, unknown>): void {
+/** Applies one command to the server and returns its result, or throws with the reason when the command is invalid. */
+function applyCommand(server: ClusterDnsServer, command: string, args: Record<string, unknown>, claims?: DnsClaimEndpoint): unknown {
   if (command === 'set-zone') server.setZone(args.zone as ZoneDefinition);
   else if (command === 'set-record') applySetRecord(server, args);
-  else throw new Error(`unknown command "${command}"; known: set-zone, set-record`);
+  else if (command === 'claims') return claims?.records() ?? [];
+  else throw new Error(`unknown command "${command}"; known: set-zone, set-record, claims`);
+  return null;
 }
 
 function isRequestId(value: unknown): value is RequestId {
@@ -63,17 +67,18 @@ function isRequestId(value: unknown): value is RequestId {
  * commands `{ type: 'set-zone' | 'set-record', ..., requestId? }`, answered
  * with `{ type: 'ack', requestId, ok }` when a requestId is given, and the
  * launcher's generic `{ type: 'request', requestId, command, args }`, answered
- * with `{ type: 'reply', requestId, ok }`. Other messages are ignored.
+ * with `{ type: 'reply', requestId, ok, result }`; its `claims` command returns
+ * the records of the DNS claim channel. Other messages are ignored.
  */
-export function handleParentMessage(server: ClusterDnsServer, logger: Logger, message: unknown): void {
+export function handleParentMessage(server: ClusterDnsServer, logger: Logger, message: unknown, claims?: DnsClaimEndpoint): void {
   if (typeof message !== 'object' || message === null) return;
   const fields = message as Record<string, unknown>;
 
   if (fields.type === 'request' && typeof fields.command === 'string') {
     const request = message as ParentMessage;
     try {
-      applyCommand(server, request.command, request.args ?? {});
-      send({ type: 'reply', requestId: request.requestId, ok: true, result: null });
+      const result = applyCommand(server, request.command, request.args ?? {}, claims);
+      send({ type: 'reply', requestId: request.requestId, ok: true, result });
     } catch (error) {
       logger.warn({ command: request.command, err: errorMessage(error) }, 'parent request failed');
       send({ type: 'reply', requestId: request.requestId, ok: false, error: errorMessage(error) });

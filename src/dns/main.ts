@@ -1,6 +1,7 @@
 import { createLogger } from '../logging/logger.js';
 import { errorMessage } from '../util/errors.js';
 import { loadDnsConfig, type DnsProcessConfig } from './dns-config.js';
+import { startClaimListener, type ClaimListener } from './claim-listener.js';
 import { handleParentMessage, sendReady } from './dns-ipc.js';
 import { ClusterDnsServer } from './server.js';
 
@@ -58,22 +59,26 @@ async function serve(config: DnsProcessConfig, configFile: string): Promise<numb
   const server = new ClusterDnsServer({ logger }, { address: config.address, port: config.port, zone: config.zone });
 
   let bound: { address: string; port: number };
+  let claim: ClaimListener | undefined;
   try {
     bound = await server.listen();
+    if (config.claim !== undefined) claim = await startClaimListener({ logger, server }, { name: config.name, address: config.address, claim: config.claim });
   } catch (error) {
     logger.error({ err: errorMessage(error) }, 'DNS process failed to start');
     stop.dispose();
+    await server.close();
     return EXIT_FAILURE;
   }
 
-  const onMessage = (message: unknown): void => handleParentMessage(server, logger, message);
+  const onMessage = (message: unknown): void => handleParentMessage(server, logger, message, claim?.endpoint);
   process.on('message', onMessage);
-  sendReady(config.name, bound);
+  sendReady(config.name, bound, claim?.port);
 
   const reason = await stop.stopped;
   logger.info({ reason }, 'DNS process stopping');
   process.off('message', onMessage);
   stop.dispose();
+  await claim?.close();
   await server.close();
   logger.info({ reason }, 'DNS process stopped');
   return EXIT_OK;

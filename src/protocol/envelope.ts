@@ -44,6 +44,9 @@ const CLOSE_CODE_BY_ERROR: ReadonlyMap<ErrorCode, number> = new Map([
   [ErrorCode.ERROR_HEARTBEAT_TIMEOUT, CLOSE_GOING_AWAY],
   [ErrorCode.ERROR_TIMEOUT, CLOSE_POLICY_VIOLATION],
   [ErrorCode.ERROR_INTERNAL, CLOSE_INTERNAL_ERROR],
+  [ErrorCode.ERROR_STALE_TERM, CLOSE_POLICY_VIOLATION],
+  [ErrorCode.ERROR_NOT_PRIMARY, CLOSE_POLICY_VIOLATION],
+  [ErrorCode.ERROR_MODEL_MISMATCH, CLOSE_POLICY_VIOLATION],
 ]);
 
 /** WebSocket close code that follows an Error envelope with `code`. */
