@@ -2,7 +2,7 @@ import type { WebSocket } from 'ws';
 import type { Logger } from '../logging/logger.js';
 import { Channel, type ChannelOptions } from '../net/channel.js';
 import { APPLIANCE_NONCE_BYTES, applianceMac, createNonce, verifyApplianceMac, type AuthTranscript } from '../protocol/appliance-auth.js';
-import { CLOSE_NORMAL, CLOSE_POLICY_VIOLATION, DISBAND_CLOSE_REASON, ProtocolError, type DecodedEnvelope } from '../protocol/envelope.js';
+import { CLOSE_NORMAL, DISBAND_CLOSE_REASON, ProtocolError, type DecodedEnvelope } from '../protocol/envelope.js';
 import { ErrorCode, type atlas } from '../protocol/messages.js';
 import { SOFTWARE_VERSION } from '../config/constants.js';
 import { errorMessage } from '../util/errors.js';
@@ -24,6 +24,8 @@ export interface ApplianceEndpointDeps {
   counters: () => { activeSessions: number; connectedClients: number };
   /** SessionClientReports for every client connected now, sent to a master that has just joined. */
   currentClients: () => atlas.ISessionClientReport[];
+  /** Called when a master becomes this node's master link, for the launcher's timeline. */
+  onMasterJoined?: (master: string, term: number) => void;
 }
 
 export interface ApplianceEndpointOptions {
@@ -56,6 +58,11 @@ export class ApplianceEndpoint {
 
   get masterConnected(): boolean {
     return this.link !== undefined;
+  }
+
+  /** Name and term of the master linked now, if any. */
+  get master(): { name: string; term: number } | undefined {
+    return this.link === undefined ? undefined : { name: this.link.masterName, term: this.link.term };
   }
 
   /** Starts the periodic NodeStatus messages. */
@@ -134,16 +141,20 @@ export class ApplianceEndpoint {
 
     const term = auth.term ?? 0;
     const knownTerm = store.term;
+    const termMaster = store.termMaster;
     channel.send({
       applianceAuthOk: { mac: applianceMac(psk, 'acceptor', transcript), appliedConfigVersion: store.appliedVersion, accepting: store.accepting, term: Math.max(term, knownTerm) },
     });
-    if (term < knownTerm) {
+    // A term belongs to the one master that first used it, so two masters can never both command this node.
+    const stale = term < knownTerm || (term === knownTerm && termMaster !== '' && termMaster !== masterName);
+    if (stale) {
       // The ApplianceAuthOk above carries the higher term, so a former primary learns that it has been replaced.
-      logger.warn({ master: masterName, term, knownTerm }, 'master with an older term rejected');
-      channel.close(CLOSE_POLICY_VIOLATION, `term ${term} is older than term ${knownTerm} of the current master`);
+      const reason = term < knownTerm ? `term ${term} is older than term ${knownTerm} of master ${termMaster || '(unknown)'}` : `term ${term} belongs to master ${termMaster}`;
+      logger.warn({ master: masterName, term, knownTerm, termMaster }, 'master with a stale term rejected');
+      channel.fail(ErrorCode.ERROR_STALE_TERM, reason);
       return undefined;
     }
-    if (term > knownTerm) void this.persistTerm(term, logger);
+    if (term > knownTerm || termMaster !== masterName) void this.persistTerm(term, masterName, logger);
 
     const link: MasterLink = { channel, masterName, term, logger: logger.child({ master: masterName }) };
     this.promote(link);
@@ -158,6 +169,7 @@ export class ApplianceEndpoint {
       previous.channel.close(CLOSE_NORMAL, 'replaced by a newer master connection');
     }
     link.logger.info({ term: link.term, appliedVersion: this.deps.store.appliedVersion }, 'master joined');
+    this.deps.onMasterJoined?.(link.masterName, link.term);
     for (const report of this.deps.currentClients()) link.channel.send({ sessionClientReport: report });
     this.sendStatus();
   }
@@ -185,7 +197,7 @@ export class ApplianceEndpoint {
   /** Rejects a message whose term is older than the link's; a missing term (0) means the link's. */
   private checkTerm(link: MasterLink, term: number | null | undefined): void {
     if (term == null || term === 0 || term >= link.term) return;
-    throw new ProtocolError(ErrorCode.ERROR_UNEXPECTED_MESSAGE, `message term ${term} is older than term ${link.term} of this master link`);
+    throw new ProtocolError(ErrorCode.ERROR_STALE_TERM, `message term ${term} is older than term ${link.term} of this master link`);
   }
 
   private async applyConfig(link: MasterLink, config: atlas.IClusterConfig | null | undefined): Promise<void> {
@@ -215,7 +227,7 @@ export class ApplianceEndpoint {
     const { store } = this.deps;
     const version = store.appliedVersion;
     await store.forgetConfig();
-    await store.updateRuntime({ term: 0 });
+    await store.updateRuntime({ term: 0, termMaster: '' });
     await store.record(ErrorCode.ERROR_UNSPECIFIED, `Disband: left the cluster at the administrator's request on this node; forgot configuration version ${version}`);
     this.deps.logger.info({ forgottenVersion: version }, 'left the cluster by administrator request');
     this.link?.channel.close(CLOSE_NORMAL, 'node left the cluster');
@@ -233,15 +245,15 @@ export class ApplianceEndpoint {
     const { store } = this.deps;
     const version = store.appliedVersion;
     await store.forgetConfig();
-    await store.updateRuntime({ term: 0 });
+    await store.updateRuntime({ term: 0, termMaster: '' });
     await store.record(ErrorCode.ERROR_UNSPECIFIED, `Disband: master ${link.masterName} disbanded the cluster; forgot configuration version ${version}`);
     link.logger.info({ forgottenVersion: version }, 'cluster disbanded by master');
     link.channel.close(CLOSE_NORMAL, DISBAND_CLOSE_REASON);
   }
 
-  private async persistTerm(term: number, logger: Logger): Promise<void> {
+  private async persistTerm(term: number, termMaster: string, logger: Logger): Promise<void> {
     try {
-      await this.deps.store.updateRuntime({ term });
+      await this.deps.store.updateRuntime({ term, termMaster });
     } catch (error) {
       logger.error({ term, err: errorMessage(error) }, 'writing master term failed');
     }

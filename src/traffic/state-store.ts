@@ -29,6 +29,8 @@ export interface RuntimeState {
   accepting: boolean;
   /** Highest master term (epoch) this node has seen; 0 before the first master. */
   term: number;
+  /** Name of the master that holds `term`; a term belongs to one master only. Absent in files of older versions. */
+  termMaster?: string;
 }
 
 /** Contents of the configuration file: the applied ClusterConfig as protobuf JSON, bytes in base64. */
@@ -92,6 +94,11 @@ export class StateStore {
 
   get term(): number {
     return this.runtime.term;
+  }
+
+  /** Master that holds the current term; empty when unknown. */
+  get termMaster(): string {
+    return this.runtime.termMaster ?? '';
   }
 
   /** Status history entries, oldest first. */
@@ -257,8 +264,9 @@ function validateHistory(value: unknown): HistoryEntry[] {
 
 function validateRuntime(value: unknown): RuntimeState {
   const runtime = value as Partial<RuntimeState> | null;
-  if (typeof runtime?.accepting !== 'boolean' || typeof runtime.term !== 'number' || !(runtime.term >= 0)) {
-    throw new Error(`expected { accepting: boolean, term: number >= 0 }, got ${JSON.stringify(value)}`);
+  const masterValid = runtime?.termMaster === undefined || typeof runtime.termMaster === 'string';
+  if (typeof runtime?.accepting !== 'boolean' || typeof runtime.term !== 'number' || !(runtime.term >= 0) || !masterValid) {
+    throw new Error(`expected { accepting: boolean, term: number >= 0, termMaster?: string }, got ${JSON.stringify(value)}`);
   }
   return runtime as RuntimeState;
 }

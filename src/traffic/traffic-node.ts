@@ -3,6 +3,7 @@ import type { Logger } from '../logging/logger.js';
 import type { HeartbeatOptions } from '../net/channel.js';
 import { WsServer, type RequestHandler, type TlsServerCredentials } from '../net/ws-server.js';
 import { StreamDirection, type atlas } from '../protocol/messages.js';
+import { reportEvent } from '../util/ipc.js';
 import { ApplianceEndpoint } from './appliance-channel.js';
 import { ClientRegistry, roleCode, type ConnectedClient } from './client-registry.js';
 import { ConfigApplier } from './config-apply.js';
@@ -40,6 +41,11 @@ export interface TrafficNodeStatus {
   appliedConfigVersion: number;
   accepting: boolean;
   masterConnected: boolean;
+  /** Master linked now; empty when none is. */
+  masterName: string;
+  /** Highest master term this node has seen, and the master that holds it. */
+  term: number;
+  termMaster: string;
   activeSessions: number;
   connectedClients: number;
 }
@@ -79,6 +85,7 @@ export class TrafficNode {
         psk: deps.psk,
         counters: () => ({ activeSessions: this.hub.activeSessions, connectedClients: this.clients.size }),
         currentClients: () => this.clients.list().map((client) => clientReport(client, true)),
+        onMasterJoined: (master, term) => reportEvent(options.name, 'master-joined', { master, term }),
       },
       { nodeName: options.name, channel, statusIntervalMs: options.statusIntervalMs },
     );
@@ -124,6 +131,9 @@ export class TrafficNode {
       appliedConfigVersion: store.appliedVersion,
       accepting: store.accepting,
       masterConnected: this.appliance.masterConnected,
+      masterName: this.appliance.master?.name ?? '',
+      term: store.term,
+      termMaster: store.termMaster,
       activeSessions: this.hub.activeSessions,
       connectedClients: this.clients.size,
     };
