@@ -41,6 +41,12 @@ export class ControlLink extends EventEmitter<ControlEvents> {
   welcome: atlas.ClientWelcome | undefined;
   /** Reason the last connection ended or the last attempt failed. */
   lastError: string | undefined;
+  /**
+   * Highest master term a ClientWelcome carried. A master that answers with
+   * an older term has been replaced by a takeover, so the client does not
+   * stay with it and resolves the site hostname again.
+   */
+  highestTerm = 0;
   private channel: Channel | undefined;
   private readonly abort = new AbortController();
   private finished: Promise<void> = Promise.resolve();
@@ -133,8 +139,15 @@ export class ControlLink extends EventEmitter<ControlEvents> {
         }
         clearTimeout(timer);
         channel.off('close', onCloseBeforeWelcome);
+        const welcome = envelope.clientWelcome as atlas.ClientWelcome;
+        if (welcome.term < this.highestTerm) {
+          reject(new Error(`master ${welcome.masterName} answered with term ${welcome.term}, older than term ${this.highestTerm} seen before; it was replaced, so the site hostname is resolved again`));
+          channel.close(1000, 'stale master term');
+          return;
+        }
+        this.highestTerm = welcome.term;
         // Everything below runs before the next message of the same read is dispatched, so none is missed.
-        resolve({ closed: this.serve(channel, envelope.clientWelcome as atlas.ClientWelcome) });
+        resolve({ closed: this.serve(channel, welcome) });
       });
       channel.send({ clientHello: this.deps.hello() });
     });

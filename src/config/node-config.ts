@@ -35,6 +35,16 @@ export interface ApiAccountSeed {
   commandApi: 'read_only' | 'full';
 }
 
+/** A master's side of a failover pair. */
+export interface MasterFailoverConfig {
+  /** Role on the first start; afterwards the role stored in the data folder counts. */
+  initialRole: 'primary' | 'backup';
+  /** The other master of the pair: its name, its internal address (where a primary replicates to it) and its public address. */
+  peer: { name: string; public: Endpoint; internal: Endpoint };
+  /** Claim listener of the cluster DNS process, where the primary holds the site hostname. */
+  dnsClaim: { address: string; port: number };
+}
+
 /** Everything one appliance process (master or traffic node) needs, written by the launcher as JSON. */
 export interface NodeProcessConfig {
   role: 'master' | 'traffic';
@@ -56,6 +66,8 @@ export interface NodeProcessConfig {
   master?: MasterSettings;
   /** Master only: API accounts added to the ones its data folder stores. */
   apiAccounts?: ApiAccountSeed[];
+  /** Master of a failover pair only; a master without it has no backup. */
+  failover?: MasterFailoverConfig;
 }
 
 /** Reads and validates a node configuration file, naming the file and field on error. */
@@ -91,7 +103,17 @@ export function validateNodeConfig(value: unknown, source: string): NodeProcessC
     fail('admin', 'needs a non-empty username and passwordHashFile');
   }
   if (config.role === 'master' && typeof config.master?.seed !== 'string') fail('master.seed', 'is required for a master');
+  if (config.failover !== undefined) validateFailover(config.failover, fail);
   return config;
+}
+
+function validateFailover(failover: MasterFailoverConfig, fail: (field: string, problem: string) => never): void {
+  if (failover.initialRole !== 'primary' && failover.initialRole !== 'backup') fail('failover.initialRole', `is ${JSON.stringify(failover.initialRole)}; expected "primary" or "backup"`);
+  if (typeof failover.peer?.name !== 'string' || failover.peer.name === '') fail('failover.peer.name', `is ${JSON.stringify(failover.peer?.name)}; expected the other master's name`);
+  validateEndpoint(failover.peer.public, 'failover.peer.public', fail);
+  validateEndpoint(failover.peer.internal, 'failover.peer.internal', fail);
+  if (!isLoopback(failover.dnsClaim?.address)) fail('failover.dnsClaim.address', `is ${JSON.stringify(failover.dnsClaim?.address)}; expected the DNS server's loopback IP`);
+  if (!Number.isInteger(failover.dnsClaim.port) || failover.dnsClaim.port < 1 || failover.dnsClaim.port > 65535) fail('failover.dnsClaim.port', `is ${JSON.stringify(failover.dnsClaim.port)}; expected 1-65535`);
 }
 
 function validateEndpoint(endpoint: Endpoint | undefined, field: string, fail: (field: string, problem: string) => never): void {

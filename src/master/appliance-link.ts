@@ -13,7 +13,7 @@ import { createNodeState, type TrafficNodeState } from './traffic-node-state.js'
 
 /** Time from the WebSocket opening to a finished handshake (and configuration push) before the link is dropped. */
 export const DEFAULT_APPLIANCE_HANDSHAKE_TIMEOUT_MS = 10_000;
-/** Term of the primary master until failover exists. */
+/** Term of a master that has no backup, and of the first primary of a failover pair. */
 export const PRIMARY_TERM = 1;
 export const APPLIANCE_PATH = '/appliance';
 
@@ -57,6 +57,10 @@ export interface ApplianceLinkDeps {
   syncedConfig: () => ClusterConfig | undefined;
   /** Accepting flag the node should have, so one changed while the node was away is sent when it returns. */
   desiredAccepting?: () => boolean | undefined;
+  /** This master's term, sent in ApplianceAuth and with every command; PRIMARY_TERM when absent. */
+  term?: () => number;
+  /** The node knows a newer term than this master's: another master replaced this one. */
+  onNewerTerm?: (term: number, node: string) => void;
   onChange: (state: Readonly<TrafficNodeState>) => void;
   onClientReport: (node: string, report: atlas.SessionClientReport) => void;
   random?: () => number;
@@ -99,6 +103,10 @@ export class ApplianceLink {
 
   constructor(private readonly deps: ApplianceLinkDeps, private readonly options: ApplianceLinkOptions) {
     this.state = createNodeState(options.target.name);
+  }
+
+  private get term(): number {
+    return this.deps.term?.() ?? PRIMARY_TERM;
   }
 
   /** Starts the connect loop; it runs until stop(). */
@@ -179,7 +187,7 @@ export class ApplianceLink {
         },
       };
       this.ackWaiters.add(waiter);
-      channel.send({ configPush: { config, term: PRIMARY_TERM } });
+      channel.send({ configPush: { config, term: this.term } });
     });
   }
 
@@ -204,14 +212,14 @@ export class ApplianceLink {
         if (!close.local && close.code === CLOSE_NORMAL && close.reason === DISBAND_CLOSE_REASON) resolve();
         else reject(new LinkUnavailableError(ErrorCode.ERROR_NODE_UNREACHABLE, `link closed without the disband confirmation (code ${close.code}${close.reason ? `, ${close.reason}` : ''})`));
       });
-      channel.send({ disband: { term: PRIMARY_TERM } });
+      channel.send({ disband: { term: this.term } });
     });
   }
 
   /** Sends the accepting flag now when the node is online; returns false when it is not (it gets the flag when it returns). */
   sendAccepting(accepting: boolean): boolean {
     if (!this.ready || this.channel === undefined) return false;
-    return this.channel.send({ setAccepting: { accepting, term: PRIMARY_TERM } });
+    return this.channel.send({ setAccepting: { accepting, term: this.term } });
   }
 
   /** Closes the current link so the next one authenticates again, such as after a change of the pre-shared key. */
@@ -352,7 +360,7 @@ export class ApplianceLink {
         nonce,
         mac: applianceMac(this.deps.psk(), 'connector', this.transcript),
         softwareVersion: SOFTWARE_VERSION,
-        term: PRIMARY_TERM,
+        term: this.term,
       },
     });
     this.phase = 'auth-ok';
@@ -362,6 +370,14 @@ export class ApplianceLink {
     if (this.transcript === undefined || !verifyApplianceMac(this.deps.psk(), 'acceptor', this.transcript, authOk.mac)) {
       this.reportProblem(ErrorCode.ERROR_AUTH_FAILED, `${this.state.name}: inter-appliance key does not match`);
       channel.fail(ErrorCode.ERROR_AUTH_FAILED, 'appliance MAC does not verify; the inter-appliance pre-shared keys differ');
+      return;
+    }
+
+    const term = this.term;
+    if (authOk.term > term) {
+      this.deps.logger.warn({ nodeTerm: authOk.term, term }, 'node knows a newer master term; this master was replaced');
+      channel.close(CLOSE_GOING_AWAY, 'stepping down');
+      this.deps.onNewerTerm?.(authOk.term, this.state.name);
       return;
     }
 
@@ -376,13 +392,13 @@ export class ApplianceLink {
     const desired = this.deps.desiredAccepting?.();
     if (desired !== undefined && desired !== authOk.accepting) {
       // The flag changed while the node was away; it takes effect without a sync.
-      channel.send({ setAccepting: { accepting: desired, term: PRIMARY_TERM } });
+      channel.send({ setAccepting: { accepting: desired, term: this.term } });
       this.deps.logger.info({ accepting: desired }, 'accepting flag sent to the returning node');
     }
 
     if (synced !== undefined && authOk.appliedConfigVersion < synced.version) {
       this.deps.history.record(0, `Data Sync: Started configuration data sync with ${this.state.name}.`);
-      channel.send({ configPush: { config: synced, term: PRIMARY_TERM } });
+      channel.send({ configPush: { config: synced, term } });
       this.phase = 'config-ack';
       return;
     }
@@ -433,6 +449,8 @@ export class ApplianceLink {
     const name = this.state.name;
     if (error.code === ErrorCode.ERROR_AUTH_FAILED) {
       this.reportProblem(error.code, `${name}: inter-appliance key does not match`);
+    } else if (error.code === ErrorCode.ERROR_STALE_TERM) {
+      this.deps.logger.warn({ reason: error.message }, 'node rejected this master\'s term');
     } else if (error.code === ErrorCode.ERROR_SOFTWARE_VERSION) {
       this.reportProblem(error.code, `${name}: node rejected this master's software version ${SOFTWARE_VERSION}: ${error.message}`);
     } else {

@@ -31,6 +31,8 @@ export interface ClusterAdminDeps {
   sessionKey: () => Promise<Uint8Array>;
   /** Sends a changed accepting flag to the traffic node at once, because the flag needs no sync. */
   onAcceptingChanged: (name: string, accepting: boolean) => void;
+  /** Backup master paired with this primary, which a new cluster lists next to the primary. */
+  backupMember?: () => IClusterMember | undefined;
 }
 
 /** Reads the session key from its hex key file and checks its length; errors never show the key. */
@@ -115,7 +117,8 @@ export class ClusterAdmin {
       draft.clusterName = clusterName as string;
       draft.siteHostname = SITE_HOSTNAME;
       draft.sessionKey = sessionKey;
-      draft.members = [atlas.ClusterMember.create(primary)];
+      const backup = this.deps.backupMember?.();
+      draft.members = [atlas.ClusterMember.create(primary), ...(backup === undefined ? [] : [atlas.ClusterMember.create(backup)])];
     });
     this.deps.logger.info({ cluster: config.clusterName, primary: primary.name, version: config.version }, 'cluster created');
     return config;

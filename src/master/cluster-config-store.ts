@@ -176,6 +176,11 @@ export class ClusterConfigStore {
     });
   }
 
+  /** Resolves once every change started so far is written (or has failed). */
+  async idle(): Promise<void> {
+    await this.writing;
+  }
+
   private serialize<T>(task: () => Promise<T>): Promise<T> {
     const result = this.writing.then(task);
     this.writing = result.catch(() => undefined);

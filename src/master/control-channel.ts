@@ -30,6 +30,8 @@ export interface ControlChannelDeps {
   welcome: () => Omit<atlas.IClientWelcome, 'clientId' | 'resumeToken'>;
   /** Cluster session key, which also keys the clients' resume tokens. */
   sessionKey: () => Uint8Array;
+  /** Throws a ProtocolError when this master may not act as the primary now; called before every message is handled. */
+  fence?: () => void;
 }
 
 export interface ControlChannelOptions {
@@ -51,6 +53,7 @@ export interface ControlChannelOptions {
  */
 export class ControlChannelServer {
   private readonly server: WsServer;
+  private stopping = false;
 
   constructor(private readonly deps: ControlChannelDeps, private readonly options: ControlChannelOptions) {
     this.server = new WsServer(
@@ -66,7 +69,13 @@ export class ControlChannelServer {
     return port;
   }
 
+  /**
+   * Drops every client and stops listening. Sessions are not ended: their
+   * streams keep flowing through the traffic nodes, and a backup master that
+   * takes over finds them in the state it replicated.
+   */
   async close(): Promise<void> {
+    this.stopping = true;
     await this.server.close();
   }
 
@@ -83,6 +92,7 @@ export class ControlChannelServer {
     helloTimer.unref();
 
     channel.onMessage((envelope) => {
+      this.deps.fence?.();
       if (client === undefined) {
         clearTimeout(helloTimer);
         client = this.hello(channel, logger, envelope);
@@ -136,6 +146,7 @@ export class ControlChannelServer {
       connectedAtMs: Date.now(),
     };
     this.replacePrevious(client, this.deps.registry.add(client));
+    this.rejoinSession(client);
 
     channel.send({ clientWelcome: { ...this.deps.welcome(), clientId, resumeToken: resumeToken(sessionKey, clientId) } });
     client.logger.info({ role: roleName(client.role), displayName: client.displayName, utcOffsetMinutes: client.utcOffsetMinutes }, 'client online');
@@ -223,6 +234,17 @@ export class ControlChannelServer {
     }
   }
 
+  /** Gives a client the session it took part in under the former primary, which this master took over. */
+  private rejoinSession(client: ConnectedClient): void {
+    if (client.sessionId !== undefined) return;
+    const session = this.deps.broker.sessionOf(client.clientId);
+    if (session === undefined) return;
+    const expected = session.customerId === client.clientId ? Role.ROLE_CUSTOMER : Role.ROLE_REPRESENTATIVE;
+    if (client.role !== expected) return;
+    client.sessionId = session.id;
+    client.logger.info({ session: session.id }, 'client rejoined its session after a master change');
+  }
+
   private disconnected(client: ConnectedClient, close: ChannelClose): void {
     const cause = close.reason || `close code ${close.code}`;
     if (!this.deps.registry.isCurrent(client)) {
@@ -230,6 +252,10 @@ export class ControlChannelServer {
       return;
     }
     this.deps.registry.remove(client);
+    if (this.stopping) {
+      client.logger.info({ code: close.code }, 'client dropped, master stopping; its session continues');
+      return;
+    }
     this.leave(client, cause);
     client.logger.info({ code: close.code, reason: close.reason, local: close.local }, 'client offline');
   }

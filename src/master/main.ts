@@ -1,34 +1,31 @@
-import { createAdminRouter } from '../admin/admin-router.js';
-import { mountSecurityRoutes } from '../admin/security-routes.js';
-import type { NodeProcessConfig } from '../config/node-config.js';
+import { isIP } from 'node:net';
+import { SITE_HOSTNAME, nodeHostname } from '../config/constants.js';
+import type { MasterFailoverConfig, NodeProcessConfig } from '../config/node-config.js';
+import { readSecretFile } from '../config/secret-file.js';
+import { DnsClaimClient } from '../dns/claim-client.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { assertCertificateCovers, ensureClusterCerts } from '../net/certs.js';
 import { createClusterLookup } from '../net/lookup.js';
+import { WsServer } from '../net/ws-server.js';
 import { removeStaleTemporaryFiles } from '../storage/atomic-file.js';
 import { PreSharedKeyStore } from '../storage/pre-shared-key-store.js';
-import { installShutdown, sendToParent, serveParentRequests } from '../util/ipc.js';
+import { installShutdown, reportEvent, sendToParent, serveParentRequests } from '../util/ipc.js';
 import { errorMessage } from '../util/errors.js';
 import { loadOrCreateIdentity } from './appliance-identity.js';
-import { PRIMARY_TERM } from './appliance-link.js';
-import { ApplianceLinks } from './appliance-links.js';
-import { ClientRegistry } from './client-registry.js';
-import { ClusterAdmin, randomSessionKey, readSessionKey } from './cluster-admin.js';
-import { ClusterConfigStore, emptyConfig } from './cluster-config-store.js';
-import { createMasterCommandApi } from './command-api/master-command-api.js';
-import { ControlChannelServer } from './control-channel.js';
-import { mountClusterRoutes } from './http/cluster-routes.js';
-import { NodeSelection } from './node-selection.js';
-import { SessionBroker } from './session-broker.js';
-import { StatusHistory } from './status-history.js';
-import { connectedClientsReport, statusReport } from './status-report.js';
-import { SupportQueue } from './support-queue.js';
-import { SyncCoordinator } from './sync-coordinator.js';
+import { APPLIANCE_PATH, PRIMARY_TERM } from './appliance-link.js';
+import { FailoverCoordinator } from './failover-coordinator.js';
+import { FailoverStateStore, type PeerMaster } from './failover-state.js';
+import { PrimaryServices, type MasterContext } from './primary-services.js';
+import { ReplicationEndpoint } from './replication-endpoint.js';
+import { StandbyServer } from './standby-server.js';
+
+/** DNS label of the cluster DNS process, whose certificate name a master verifies on the claim channel. */
+const DNS_PROCESS_LABEL = 'dns';
 
 /**
- * Runs the primary master until it is stopped: loads the data folder, opens
- * the control channel and the admin API on the public address, and links to
- * every traffic node of the last synced configuration. Resolves once the
- * master is serving; a failure to start rejects.
+ * Runs a master until it is stopped: loads the data folder and serves as
+ * the primary, or, as one master of a failover pair, as whichever role the
+ * pair decides. Resolves once the master is serving; a failure to start rejects.
  */
 export async function runNode(config: NodeProcessConfig): Promise<void> {
   const logger = createLogger({ name: config.name, file: config.logFile });
@@ -43,101 +40,129 @@ export async function runNode(config: NodeProcessConfig): Promise<void> {
 async function startMaster(config: NodeProcessConfig, logger: Logger): Promise<void> {
   const settings = config.master;
   if (settings === undefined) throw new Error(`node config of ${config.name}: master is missing; a master needs its seed`);
-  logger.info({ role: 'primary', public: config.public, internal: config.internal, dataDir: config.dataDir, seed: settings.seed }, 'master starting');
+  logger.info({ public: config.public, internal: config.internal, dataDir: config.dataDir, seed: settings.seed, failover: config.failover?.initialRole ?? 'none' }, 'master starting');
 
   const leftovers = await removeStaleTemporaryFiles(config.dataDir);
   if (leftovers.length > 0) logger.warn({ dataDir: config.dataDir, files: leftovers }, 'removed temporary files of writes interrupted by a crash');
   const identity = await loadOrCreateIdentity({ logger }, config.dataDir);
-  const history = await StatusHistory.open({ logger }, config.dataDir);
-  const store = await ClusterConfigStore.open({ logger, history }, { dataDir: config.dataDir });
-  const synced = () => store.synced ?? emptyConfig();
-
   const keys = await PreSharedKeyStore.open({ logger }, { dataDir: config.dataDir, launcherKeyFile: config.pskFile });
   const certs = await ensureClusterCerts(config.certsDir);
   for (const host of [config.public.host, config.internal.host]) assertCertificateCovers(host, certs.cert);
   const lookup = createClusterLookup({ server: config.dns, localAddress: config.internal.address, logger: logger.child({ component: 'dns' }) });
+  const context: MasterContext = { config, logger, guid: identity.guid, keys, certs, lookup };
 
-  const selection = new NodeSelection({ logger: logger.child({ component: 'chooser' }) }, { config: synced(), seed: settings.seed });
-  const registry = new ClientRegistry();
-  const queue = new SupportQueue();
-  const broker = new SessionBroker({ logger, registry, selection, config: synced });
+  if (config.failover === undefined) {
+    await startSingleMaster(context);
+  } else {
+    await startFailoverMaster(context, config.failover);
+  }
+}
 
-  const links = new ApplianceLinks(
-    {
-      logger,
-      history,
-      lookup,
-      ca: certs.ca,
-      psk: () => keys.key,
-      self: { name: config.name, guid: identity.guid },
-      syncedConfig: () => store.synced,
-      desiredAccepting: (name) => store.synced?.members.find((member) => member.name === name)?.accepting ?? undefined,
-      onClientReport: (node, report) => broker.recordClientReport(node, report),
-    },
-    { members: synced().members.filter((member) => member.role === 'traffic'), localAddress: config.internal.address, heartbeat: config.heartbeat },
-  );
-  links.on('change', (state) => selection.update(state));
-  const commandApi = await createMasterCommandApi({ logger, registry, broker, links, syncedConfig: synced }, config, identity.guid);
-  keys.on('change', () => links.reconnectAll('pre-shared key changed'));
-
-  const sync = new SyncCoordinator({
-    logger,
-    store,
-    history,
-    links,
-    onSynced: (next) => selection.setConfig(next),
-    onPending: (version) => selection.setPendingVersion(version),
-  });
-  const admin = new ClusterAdmin({
-    logger,
-    store,
-    self: { guid: identity.guid, model: config.model },
-    sessionKey: settings.sessionKeyFile === undefined ? randomSessionKey : () => readSessionKey(settings.sessionKeyFile!),
-    onAcceptingChanged: (name, accepting) => {
-      const sent = links.get(name)?.sendAccepting(accepting) ?? false;
-      if (!sent) logger.info({ trafficNode: name, accepting }, 'node offline or not synced; it gets the accepting flag when it joins');
-    },
-  });
-  const router = await createAdminRouter({ logger }, config.admin);
-  mountClusterRoutes(router, { store, admin, sync, links, history });
-  mountSecurityRoutes(router, keys);
-
-  const control = new ControlChannelServer(
-    {
-      logger,
-      registry,
-      queue,
-      broker,
-      welcome: () => ({ masterName: config.name, term: PRIMARY_TERM, p2pEnabled: synced().p2pEnabled, stunServer: synced().stunServer }),
-      sessionKey: () => synced().sessionKey,
-    },
-    {
-      address: config.public.address,
-      port: config.public.port,
-      tls: { cert: certs.cert, key: certs.key },
-      heartbeat: config.heartbeat,
-      // The command API and the OAuth token endpoint take their own paths; the admin router gets the rest.
-      onRequest: (request, response) => {
-        if (!commandApi.handle(request, response)) router.handle(request, response);
-      },
-    },
-  );
-  const publicPort = await control.listen();
-  links.start();
-
+/** Starts a master without a backup, which is always the primary under the first term. */
+async function startSingleMaster(context: MasterContext): Promise<void> {
+  const { config, logger } = context;
+  const primary = await PrimaryServices.start(context, { term: PRIMARY_TERM });
   serveParentRequests(logger, {
-    status: () => statusReport({ name: config.name, guid: identity.guid, store, links }),
-    'status-history': () => history.list(),
-    'connected-clients': () => connectedClientsReport(registry, broker),
+    status: () => primary.status(),
+    'status-history': () => primary.history.list(),
+    'connected-clients': () => primary.connectedClients(),
   });
   installShutdown(logger, async (reason) => {
     logger.info({ reason }, 'closing control channel and appliance links');
-    await Promise.all([control.close(), links.stop()]);
-    await history.flush();
+    await primary.stop(reason);
+  });
+  announceReady(config, logger, { role: 'primary', term: PRIMARY_TERM });
+}
+
+/**
+ * Starts a master of a failover pair. It listens on its internal address for
+ * the primary's replication link, claims the site hostname at the DNS server
+ * while it is the primary, and lets the coordinator switch roles.
+ */
+async function startFailoverMaster(context: MasterContext, failover: MasterFailoverConfig): Promise<void> {
+  const { config, logger, keys, certs, lookup, guid } = context;
+  const peer: PeerMaster = {
+    name: failover.peer.name,
+    internalHost: failover.peer.internal.host,
+    internalPort: failover.peer.internal.port,
+    publicHost: failover.peer.public.host,
+    publicPort: failover.peer.public.port,
+  };
+  const state = await FailoverStateStore.open({ logger }, config.dataDir, { role: failover.initialRole, term: 0, termHolder: '', proposedTerm: 0, peer });
+  // The DNS server has no Security page, so the claim channel keeps the key the launcher wrote even after the appliances' key changes.
+  const claimKey = await readSecretFile(config.pskFile, 'pskFile');
+  const claims = new DnsClaimClient(
+    { logger: logger.child({ component: 'dns-claim' }), psk: claimKey, ca: certs.ca, lookup },
+    { server: failover.dnsClaim, tlsName: nodeHostname(DNS_PROCESS_LABEL), self: { name: config.name, guid }, localAddress: config.internal.address, heartbeat: config.heartbeat },
+  );
+  const standby: StandbyServer = new StandbyServer(context, (): string => roles.status().failover.primary ?? '');
+  const roles: FailoverCoordinator = new FailoverCoordinator(
+    { context, state, claims, standby, report: (event, data) => reportEvent(config.name, event, data) },
+    { siteHostname: SITE_HOSTNAME, peer, heartbeatTimeoutMs: config.heartbeat.timeoutMs },
+  );
+
+  const endpoint = new ReplicationEndpoint(
+    {
+      logger: logger.child({ component: 'replication' }),
+      psk: () => keys.key,
+      self: { name: config.name, guid, model: config.model },
+      role: () => roles.role,
+      term: () => roles.term,
+      admit: (connecting) => roles.admit(connecting),
+      apply: (update) => roles.apply(update),
+      onPrimaryLinked: (connecting) => roles.primaryLinked(connecting),
+      onPrimaryLost: (connecting, reason) => roles.primaryLost(connecting, reason),
+      onUnpaired: (connecting, unpair) => roles.unpaired(connecting, unpair),
+    },
+    { channel: { heartbeat: config.heartbeat } },
+  );
+  // A changed key ends the replication link, so the primary authenticates again with the new one.
+  keys.on('change', () => endpoint.closeAll('pre-shared key changed'));
+  const internal = new WsServer({ logger }, {
+    host: config.internal.address,
+    port: config.internal.port,
+    tls: { cert: certs.cert, key: certs.key },
+    paths: { [APPLIANCE_PATH]: (ws) => endpoint.accept(ws) },
+  });
+  await internal.listen();
+  logger.info({ address: config.internal.address, port: config.internal.port, path: APPLIANCE_PATH }, 'internal address listening for the other master');
+
+  serveParentRequests(logger, {
+    status: () => roles.status(),
+    'status-history': () => roles.historyEntries(),
+    'connected-clients': () => roles.services?.connectedClients() ?? [],
+    replicate: (args) => roles.replicate(typeof args.timeoutMs === 'number' ? args.timeoutMs : undefined),
+    'pair-backup': (args) => roles.pairBackup(parsePeerArgs(args)),
+  });
+  installShutdown(logger, async (reason) => {
+    await roles.stop(reason);
+    endpoint.closeAll('master stopping');
+    await internal.close();
   });
 
-  // NOTE: the master does not listen on its internal address yet; a backup master will connect there.
-  const info = { public: { ...config.public, port: publicPort }, internal: config.internal };
+  await roles.start();
+  announceReady(config, logger, { role: roles.role, term: roles.term });
+}
+
+function announceReady(config: NodeProcessConfig, logger: Logger, role: { role: string; term: number }): void {
+  const info = { public: config.public, internal: config.internal, ...role };
   sendToParent({ type: 'ready', role: 'master', name: config.name, pid: process.pid, info });
-  logger.info({ public: info.public, nodes: links.states().length, configVersion: store.current.version, syncedVersion: store.syncedVersion }, 'master ready');
+  logger.info({ public: info.public, ...role }, 'master ready');
+}
+
+/** Checks the arguments of the `pair-backup` request: the new backup's name, internal and public address. */
+function parsePeerArgs(args: Record<string, unknown>): PeerMaster {
+  const { name, internalHost, internalPort, publicHost, publicPort } = args;
+  if (typeof name !== 'string' || !/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new Error(`pair-backup: name is ${JSON.stringify(name)}; expected the backup master's name, such as "master3"`);
+  for (const [field, host] of [['internalHost', internalHost], ['publicHost', publicHost]] as const) {
+    if (typeof host !== 'string' || host === '' || isIP(host) !== 0) {
+      throw new Error(`pair-backup: ${field} is ${JSON.stringify(host)}; expected the backup master's hostname, not an IP address`);
+    }
+  }
+  for (const [field, port] of [['internalPort', internalPort], ['publicPort', publicPort]] as const) {
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new Error(`pair-backup: ${field} is ${JSON.stringify(port)}; expected a port from 1 to 65535`);
+    }
+  }
+  return { name, internalHost: internalHost as string, internalPort: internalPort as number, publicHost: publicHost as string, publicPort: publicPort as number };
 }

@@ -58,6 +58,7 @@ export interface SessionBrokerOptions {
 export class SessionBroker {
   private readonly sessions = new Map<string, SessionRecord>();
   private readonly ticketTtlMs: number;
+  private changes = 0;
 
   constructor(private readonly deps: SessionBrokerDeps, options: SessionBrokerOptions = {}) {
     this.ticketTtlMs = options.ticketTtlMs ?? DEFAULT_TICKET_TTL_MS;
@@ -69,6 +70,22 @@ export class SessionBroker {
 
   list(): SessionRecord[] {
     return [...this.sessions.values()];
+  }
+
+  /** Counter that rises with every change to a session, so replication can tell when to send them again. */
+  get revision(): number {
+    return this.changes;
+  }
+
+  /** Returns the session that `clientId` takes part in, if any. */
+  sessionOf(clientId: string): SessionRecord | undefined {
+    return this.list().find((session) => session.customerId === clientId || session.representativeId === clientId);
+  }
+
+  /** Adds sessions that another master brokered (after a takeover); their participants join as they reconnect. */
+  restore(records: readonly SessionRecord[]): void {
+    for (const record of records) this.sessions.set(record.id, record);
+    if (records.length > 0) this.changes++;
   }
 
   /**
@@ -101,6 +118,7 @@ export class SessionBroker {
       logger,
     };
     this.sessions.set(id, session);
+    this.changes++;
     customer.sessionId = id;
     representative.sessionId = id;
 
@@ -155,6 +173,7 @@ export class SessionBroker {
   /** Sends SessionEnded to both participants and removes the session. */
   end(session: SessionRecord, reason: string): void {
     if (!this.sessions.delete(session.id)) return;
+    this.changes++;
     for (const clientId of [session.customerId, session.representativeId]) {
       const client = this.deps.registry.get(clientId);
       if (client?.sessionId !== session.id) continue;
@@ -179,6 +198,7 @@ export class SessionBroker {
     for (const connection of session.connections.get(client.clientId) ?? []) {
       if (connection.stream === report.stream) connection.path = report.path ?? '';
     }
+    this.changes++;
     session.logger.info({ peer: client.clientId, stream: report.stream, path: report.path, trafficNode: report.node, reason: report.reason }, 'stream path reported');
   }
 
@@ -193,6 +213,7 @@ export class SessionBroker {
         connection.connectedAtMs = report.connected ? Date.now() : undefined;
       }
     }
+    this.changes++;
     session.logger.info({ trafficNode: node, peer: report.participantId, stream: report.stream, direction, clientIp: report.clientIp, connected: report.connected }, 'traffic node reported a session connection');
   }
 
@@ -228,6 +249,7 @@ export class SessionBroker {
     const others = connections.filter((connection) => !(connection.stream === stream && connection.direction === direction));
     others.push({ kind, node, stream, direction, reason: reason.text, connected: false, path: '' });
     session.connections.set(client.clientId, others);
+    this.changes++;
 
     return {
       kind,

@@ -35,6 +35,7 @@ export function validateStatusEntries(value: unknown): StatusEntry[] {
 export class StatusHistory {
   private writing: Promise<void> = Promise.resolve();
   private writeQueued = false;
+  private recordCount = 0;
 
   private constructor(
     private readonly deps: { logger: Logger },
@@ -69,6 +70,7 @@ export class StatusHistory {
   /** Appends an entry, logs it, and writes the history in the background. */
   record(code: number, message: string, nowMs = Date.now()): void {
     this.entries.push({ atMs: nowMs, code, message });
+    this.recordCount++;
     if (this.entries.length > MAX_STATUS_HISTORY_ENTRIES) this.entries.splice(0, this.entries.length - MAX_STATUS_HISTORY_ENTRIES);
     if (code === 0) {
       this.deps.logger.info({ code, status: message }, 'status history entry');
@@ -82,6 +84,11 @@ export class StatusHistory {
   /** Entries, oldest first. */
   list(): readonly StatusEntry[] {
     return this.entries;
+  }
+
+  /** Entries recorded since this history was opened, including those since dropped as too old. */
+  get recorded(): number {
+    return this.recordCount;
   }
 
   /**

@@ -1,4 +1,3 @@
-import { PRIMARY_TERM } from './appliance-link.js';
 import type { ApplianceLinks } from './appliance-links.js';
 import { roleName, type ClientRegistry } from './client-registry.js';
 import { syncRequiredWarning } from '../admin/api-types.js';
@@ -21,7 +20,7 @@ export interface NodeStatusReport {
 export interface MasterStatusReport {
   name: string;
   guid: string;
-  role: 'primary';
+  role: 'primary' | 'backup';
   term: number;
   /** False before the cluster is created and after a disband. */
   inCluster: boolean;
@@ -43,13 +42,13 @@ export interface ConnectedClientReport {
 }
 
 /** Builds the reply to the launcher's `status` request. */
-export function statusReport(source: { name: string; guid: string; store: ClusterConfigStore; links: ApplianceLinks }): MasterStatusReport {
+export function statusReport(source: { name: string; guid: string; store: ClusterConfigStore; links: ApplianceLinks; term: number }): MasterStatusReport {
   const { store } = source;
   return {
     name: source.name,
     guid: source.guid,
     role: 'primary',
-    term: PRIMARY_TERM,
+    term: source.term,
     inCluster: isInCluster(store.current),
     configVersion: store.current.version,
     syncedVersion: store.syncedVersion,

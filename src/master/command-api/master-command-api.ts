@@ -18,6 +18,8 @@ export interface MasterCommandApiDeps {
   links: ApplianceLinks;
   /** Configuration as last synced: traffic node hostnames and the failover pair. */
   syncedConfig: () => ClusterConfig;
+  /** This master's failover role; from the synced configuration's members when absent. */
+  failoverRole?: () => 'none' | 'primary' | 'backup';
 }
 
 /** Builds the master's command API: loads the API accounts from the data folder and the node config. */
@@ -49,7 +51,7 @@ export async function createMasterCommandApi(deps: MasterCommandApiDeps, config:
         dataDir: config.dataDir,
         guid,
         hostname: config.public.host,
-        failoverRole: deps.syncedConfig().members.some((member) => member.role === 'backup') ? 'primary' : 'none',
+        failoverRole: deps.failoverRole?.() ?? (deps.syncedConfig().members.some((member) => member.role === 'backup') ? 'primary' : 'none'),
       }),
   });
 }

@@ -92,6 +92,8 @@ export interface HttpRouterOptions {
   /** Authenticator of every route that does not set its own. Without one, such routes are public. */
   defaultAuth?: Authenticator;
   maxBodyBytes?: number;
+  /** Runs after every handler that returned a reply, and may change the reply before it is sent. */
+  afterHandler?: (context: RequestContext, reply: HttpReply) => Promise<HttpReply>;
 }
 
 interface Route {
@@ -161,7 +163,8 @@ export class HttpRouter {
       const principal = await this.authenticate(route, request);
       const body = await readBody(request, route.options, this.options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
       const context: RequestContext = { method, path: url.pathname, params, query: url.searchParams, headers: request.headers, remoteAddress, body, principal, logger };
-      const reply = await route.handler(context);
+      const handled = await route.handler(context);
+      const reply = this.options.afterHandler === undefined ? handled : await this.options.afterHandler(context, handled);
       send(response, reply);
       logger.debug({ status: reply.status, principal }, 'request handled');
     } catch (error) {

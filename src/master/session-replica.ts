@@ -1,0 +1,75 @@
+import type { Logger } from '../logging/logger.js';
+import { StreamDirection, type atlas } from '../protocol/messages.js';
+import type { ChoiceReason } from '../routing/index.js';
+import { toWireReason } from './node-selection.js';
+import type { SessionConnection, SessionRecord } from './session-broker.js';
+
+/** Converts a brokered session to the form the primary replicates to the backup. */
+export function toReplicatedSession(session: SessionRecord): atlas.IReplicatedSession {
+  const connections: atlas.IReplicatedConnection[] = [];
+  for (const [participantId, list] of session.connections) {
+    for (const connection of list) {
+      connections.push({
+        participantId,
+        kind: connection.kind,
+        node: connection.node,
+        stream: connection.stream,
+        direction: connection.direction === 'publish' ? StreamDirection.DIRECTION_PUBLISH : StreamDirection.DIRECTION_SUBSCRIBE,
+        reason: connection.reason,
+        connected: connection.connected,
+        path: connection.path,
+        connectedAtMs: connection.connectedAtMs ?? 0,
+      });
+    }
+  }
+  return {
+    id: session.id,
+    customerId: session.customerId,
+    representativeId: session.representativeId,
+    customerNode: session.customerNode,
+    representativeNode: session.representativeNode,
+    representativeReason: toWireReason(session.representativeReason),
+    startedAtMs: session.startedAtMs,
+    connections,
+  };
+}
+
+/** Rebuilds a session record from its replicated form, with a logger bound to its id. */
+export function fromReplicatedSession(replicated: atlas.IReplicatedSession, logger: Logger): SessionRecord {
+  const id = replicated.id ?? '';
+  const connections = new Map<string, SessionConnection[]>();
+  for (const connection of replicated.connections ?? []) {
+    const participantId = connection.participantId ?? '';
+    const list = connections.get(participantId) ?? [];
+    list.push({
+      kind: connection.kind === 'cross' ? 'cross' : 'home',
+      node: connection.node ?? '',
+      stream: connection.stream ?? '',
+      direction: connection.direction === StreamDirection.DIRECTION_PUBLISH ? 'publish' : 'subscribe',
+      reason: connection.reason ?? '',
+      connected: connection.connected ?? false,
+      path: connection.path ?? '',
+      ...(connection.connectedAtMs ? { connectedAtMs: connection.connectedAtMs } : {}),
+    });
+    connections.set(participantId, list);
+  }
+  const reason = replicated.representativeReason ?? {};
+  const representativeReason: ChoiceReason = {
+    method: (reason.method ?? 'random') as ChoiceReason['method'],
+    ...(reason.prefix ? { prefix: reason.prefix, prefixLength: reason.prefixLength ?? 0 } : {}),
+    candidates: reason.candidates ?? 0,
+    tied: reason.tied ?? 0,
+    text: reason.text ?? '',
+  };
+  return {
+    id,
+    customerId: replicated.customerId ?? '',
+    representativeId: replicated.representativeId ?? '',
+    customerNode: replicated.customerNode ?? '',
+    representativeNode: replicated.representativeNode ?? '',
+    representativeReason,
+    startedAtMs: replicated.startedAtMs ?? 0,
+    connections,
+    logger: logger.child({ session: id }),
+  };
+}

@@ -1,0 +1,51 @@
+import { createAdminRouter } from '../admin/admin-router.js';
+import { ADMIN_PATHS } from '../admin/api-types.js';
+import { mountSecurityRoutes } from '../admin/security-routes.js';
+import { HttpError, type HttpRouter } from '../net/http/router.js';
+import { WsServer } from '../net/ws-server.js';
+import type { MasterContext } from './primary-services.js';
+
+/**
+ * The backup master's public listener: its own Security page, so the
+ * pre-shared key can be set on it as on every appliance, and a 409 on the
+ * cluster page naming the primary. It accepts no control channel, so a
+ * client that reaches a backup fails to connect and tries the site hostname
+ * again. The primary services take the same address and port after a takeover.
+ */
+export class StandbyServer {
+  private server: WsServer | undefined;
+
+  constructor(
+    private readonly context: MasterContext,
+    /** Name of the primary this backup follows, for the 409 message; empty when none is linked. */
+    private readonly primaryName: () => string,
+  ) {}
+
+  async start(): Promise<void> {
+    if (this.server !== undefined) return;
+    const { config, logger, certs, keys } = this.context;
+    const router = await createAdminRouter({ logger }, config.admin);
+    mountSecurityRoutes(router, keys);
+    this.mountClusterRedirect(router);
+    const server = new WsServer({ logger }, { host: config.public.address, port: config.public.port, tls: { cert: certs.cert, key: certs.key }, paths: {}, onRequest: router.handle });
+    await server.listen();
+    this.server = server;
+    logger.info({ address: config.public.address, port: config.public.port }, 'backup master listening for its admin API only');
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    await server?.close();
+  }
+
+  private mountClusterRedirect(router: HttpRouter): void {
+    const refuse = (): never => {
+      const primary = this.primaryName();
+      const which = primary === '' ? 'the primary master' : `the primary master ${primary}`;
+      throw new HttpError(409, { error: `master ${this.context.config.name} is the backup master; send cluster requests to ${which} at the site hostname` });
+    };
+    router.get(ADMIN_PATHS.cluster, refuse);
+    router.get(ADMIN_PATHS.history, refuse);
+  }
+}
