@@ -75,7 +75,7 @@ void t.test('demo json run', async (t) => {
     t.same(node.clients, [], `${node.name} has no clients`);
   }
 
-  t.equal(report.processes.length, 8, 'DNS, four traffic nodes, master and two clients');
+  t.equal(report.processes.length, 9, 'DNS, four traffic nodes, two masters and two clients');
   for (const process of report.processes) t.notOk(isProcessRunning(process.pid), `${process.name} (pid ${process.pid}) is gone`);
   t.notOk(existsSync(runDir), 'run folder removed after a passing run');
 });

@@ -2,7 +2,7 @@ import type { Topology } from './topology.js';
 
 /**
  * Cluster that `atlas-sim up` and `atlas-sim demo` start without --topology:
- * one master, two US and two EU traffic nodes, each region with a /16 prefix,
+ * a primary and a backup master, two US and two EU traffic nodes, each region with a /16 prefix,
  * and one representative in the US and one customer in the EU, so a session
  * crosses regions. topologies/default.json contains the same cluster as a file to
  * copy and edit.
@@ -11,7 +11,10 @@ export const DEFAULT_TOPOLOGY: Topology = {
   clusterName: 'atlas-demo',
   method: 'random',
   heartbeat: { intervalMs: 1000, timeoutMs: 4000 },
-  masters: [{ name: 'master1', model: 'B400' }],
+  masters: [
+    { name: 'master1', model: 'B400' },
+    { name: 'master2', model: 'B400' },
+  ],
   trafficNodes: [
     { name: 'us-traffic1', model: 'B300', accepting: true, prefixes: ['127.20.0.0/16'], timezone: 'America/New_York', srvPriority: 10, srvWeight: 100 },
     { name: 'us-traffic2', model: 'B300', accepting: true, prefixes: ['127.20.0.0/16'], timezone: 'America/New_York', srvPriority: 10, srvWeight: 100 },

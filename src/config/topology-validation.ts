@@ -278,9 +278,12 @@ function validateFrames(value: unknown, problems: ProblemList): FramesSpec {
 }
 
 function checkCounts(root: JsonObject, topology: Topology, problems: ProblemList): void {
-  // NOTE: a backup master is not supported yet, so exactly one master is required.
-  if (Array.isArray(root.masters) && topology.masters.length !== 1) {
-    problems.add('masters', topology.masters.length, 'masters is not a list of exactly one master; list one { "name": "master1" }');
+  if (Array.isArray(root.masters) && (topology.masters.length < 1 || topology.masters.length > 2)) {
+    problems.add('masters', topology.masters.length, 'is not a list of one or two masters; list the primary { "name": "master1" } and optionally its backup { "name": "master2" }');
+  }
+  const [primary, backup] = topology.masters;
+  if (primary !== undefined && backup !== undefined && backup.model !== primary.model) {
+    problems.add('masters[1].model', backup.model, `differs from masters[0].model ${JSON.stringify(primary.model)}; both masters of a failover pair must be the same model`);
   }
   if (Array.isArray(root.trafficNodes) && topology.trafficNodes.length === 0) {
     problems.add('trafficNodes', [], 'is empty; list at least one traffic node');

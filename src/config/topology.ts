@@ -63,7 +63,7 @@ export interface Topology {
   /** Seed of every random choice; the launcher draws one when absent. */
   seed?: string;
   heartbeat: HeartbeatSpec;
-  /** Exactly one master for now. */
+  /** The primary master, then optionally its backup (same model), which takes over when the primary fails. */
   masters: MasterSpec[];
   trafficNodes: TrafficNodeSpec[];
   clients: ClientSpec[];

@@ -28,6 +28,8 @@ export interface PlannedNode {
 export interface ClusterPlan {
   dns: { configFile: string; config: DnsProcessConfig };
   master: PlannedNode;
+  /** Backup master of the failover pair (masters[1] of the topology), if any. */
+  backup?: PlannedNode;
   trafficNodes: PlannedNode[];
   site: { host: string; port: number };
 }
@@ -41,15 +43,16 @@ export interface PlanInputs {
   certsDir: string;
 }
 
-/** Addresses of the appliances in a block, in topology order, master first; used to check ports before planning. */
+/** Addresses of the appliances in a block, in topology order, masters first; used to check ports before planning. */
 export function applianceAddresses(topology: Topology, block: AddressBlock): string[] {
-  return [block.address(HOST_OCTETS.master), ...topology.trafficNodes.map((_node, position) => block.trafficNodeAddress(position))];
+  const backup = topology.masters.length > 1 ? [block.address(HOST_OCTETS.backup)] : [];
+  return [block.address(HOST_OCTETS.master), ...backup, ...topology.trafficNodes.map((_node, position) => block.trafficNodeAddress(position))];
 }
 
 /**
- * Lays out the cluster: addresses from the block (master .1, traffic nodes
- * from .10, DNS .53), one port pair for every appliance, the DNS zone, and the
- * config of every process.
+ * Lays out the cluster: addresses from the block (master .1, backup master
+ * .2, traffic nodes from .10, DNS .53), one port pair for every appliance,
+ * the DNS zone, and the config of every process.
  */
 export function planCluster(inputs: PlanInputs): ClusterPlan {
   const { topology, block, ports, folder } = inputs;
@@ -102,13 +105,17 @@ export function planCluster(inputs: PlanInputs): ClusterPlan {
     },
   };
 
-  const zone = buildZone(dnsAddress, master, trafficNodes, topology.publicStun ? block.address(HOST_OCTETS.stun) : undefined);
+  const backup = planBackup(topology, master, block.address(HOST_OCTETS.backup), ports, folder);
+  const zone = buildZone(dnsAddress, master, backup === undefined ? trafficNodes : [backup, ...trafficNodes], topology.publicStun ? block.address(HOST_OCTETS.stun) : undefined);
+  // The DNS claim channel listens on the internal port of the DNS server's own address.
+  const claim = backup === undefined ? {} : { claim: { port: ports.internal, pskFile: folder.pskFile, certsDir: inputs.certsDir, heartbeat: topology.heartbeat } };
   return {
     dns: {
       configFile: folder.configFile(DNS_PROCESS_NAME),
-      config: { name: DNS_PROCESS_NAME, address: dnsAddress, port: ports.dns, zone, logFile: folder.logFile(DNS_PROCESS_NAME) },
+      config: { name: DNS_PROCESS_NAME, address: dnsAddress, port: ports.dns, zone, logFile: folder.logFile(DNS_PROCESS_NAME), ...claim },
     },
     master,
+    ...(backup === undefined ? {} : { backup }),
     trafficNodes,
     site: { host: SITE_HOSTNAME, port: ports.public },
   };
@@ -139,6 +146,33 @@ export function clusterBlueprint(plan: ClusterPlan, topology: Topology): Cluster
       };
     }),
     method: topology.method,
+  };
+}
+
+/**
+ * Plans the backup master of masters[1], if the topology has one, and makes
+ * the two masters a failover pair: each names the other as its peer, and
+ * both hold the site hostname through the DNS claim channel.
+ */
+function planBackup(topology: Topology, master: PlannedNode, address: string, ports: PortPlan, folder: RunFolder): PlannedNode | undefined {
+  const spec = topology.masters[1];
+  if (spec === undefined) return undefined;
+  const dnsClaim = { address: master.config.dns.address, port: ports.internal };
+  const own = endpoints(spec.name, address, ports);
+  master.config.failover = { initialRole: 'primary', peer: { name: spec.name, public: own.public, internal: own.internal }, dnsClaim };
+  return {
+    name: spec.name,
+    role: 'master',
+    configFile: folder.configFile(spec.name),
+    config: {
+      ...master.config,
+      name: spec.name,
+      model: spec.model,
+      ...own,
+      dataDir: folder.dataDir(spec.name),
+      logFile: folder.logFile(spec.name),
+      failover: { initialRole: 'backup', peer: { name: master.name, public: { ...master.config.public }, internal: { ...master.config.internal } }, dnsClaim },
+    },
   };
 }
 

@@ -18,6 +18,7 @@ import { writeApiAccountFile } from './api-account-file.js';
 import { allocateAddressBlock, HOST_OCTETS, type AddressBlock } from './address-block.js';
 import { DEFAULT_READY_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, describeExit, forkChild, stopChildren, type ChildEvent, type ChildExit, type ChildHandle, type ChildSpec } from './child-process.js';
 import { applianceAddresses, clientTimezoneEnv, clusterBlueprint, DNS_PROCESS_NAME, STUN_PROCESS_NAME, nodeInfo, planClient, planCluster, type ClientStart, type ClusterPlan, type PlannedNode } from './cluster-plan.js';
+import { findPrimaryMaster, waitForBackup } from './failover-formation.js';
 import { waitForFormation, DEFAULT_FORMATION_TIMEOUT_MS } from './formation.js';
 import { choosePorts, chooseStunPort, type PortPlan } from './ports.js';
 import { assertCliBuilt } from './project-root.js';
@@ -144,7 +145,8 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
 
   /** Client of one appliance's own admin API (the Security page, `node leave`), by process name. */
   nodeAdmin(name: string): AdminClient {
-    const node = [this.requirePlan().master, ...this.requirePlan().trafficNodes].find((candidate) => candidate.name === name);
+    const plan = this.requirePlan();
+    const node = [plan.master, ...(plan.backup === undefined ? [] : [plan.backup]), ...plan.trafficNodes].find((candidate) => candidate.name === name);
     if (node === undefined) throw new Error(`no appliance named "${name}" in this cluster`);
     return this.adminClientFor(node.config.public.host, node.config.public.port);
   }
@@ -152,6 +154,16 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
   /** Sends a request to a node or client over IPC, such as request('master1', 'status'). */
   request(name: string, command: string, args: Record<string, unknown> = {}, timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS): Promise<unknown> {
     return this.process(name).request(command, args, timeoutMs);
+  }
+
+  /**
+   * Returns the name of the master that serves as the primary now: the one
+   * of highest term among the running masters that report the primary role.
+   * Throws when none does, as during a takeover.
+   */
+  async primaryMaster(): Promise<string> {
+    const masters = this.topology.masters.map((spec) => this.nodes.get(spec.name)).filter((handle) => handle !== undefined);
+    return findPrimaryMaster(masters);
   }
 
   /** Starts every process in order, or stops whatever started and rethrows. */
@@ -235,17 +247,21 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     plan.master.config.apiAccounts = [apiAccount];
     this.plan = plan;
     await writeJson(plan.dns.configFile, plan.dns.config);
-    for (const node of [...plan.trafficNodes, plan.master]) await writeJson(node.configFile, node.config);
+    const backup = plan.backup === undefined ? [] : [plan.backup];
+    for (const node of [...plan.trafficNodes, ...backup, plan.master]) await writeJson(node.configFile, node.config);
 
     const dns = await this.launch(this.nodes, { name: DNS_PROCESS_NAME, role: 'dns', args: ['dns', '--config', plan.dns.configFile], logFile: plan.dns.config.logFile ?? '' });
     this.nodeInfos.push({ name: DNS_PROCESS_NAME, role: 'dns', hostname: `${DNS_PROCESS_NAME}.${plan.site.host}`, address: plan.dns.config.address, ports: { dns: plan.dns.config.port }, pid: dns.pid, logFile: dns.logFile });
 
-    await Promise.all([...plan.trafficNodes.map((node) => this.launchAppliance(node)), this.topology.publicStun ? this.launchStun() : Promise.resolve()]);
+    await Promise.all([...[...plan.trafficNodes, ...backup].map((node) => this.launchAppliance(node)), this.topology.publicStun ? this.launchStun() : Promise.resolve()]);
     await this.launchAppliance(plan.master);
+    const formationTimeoutMs = this.options.formationTimeoutMs ?? DEFAULT_FORMATION_TIMEOUT_MS;
+    // A backup that has joined before the cluster is created is listed in it from the start.
+    if (plan.backup !== undefined) await waitForBackup(this.process(plan.master.name), plan.backup.name, formationTimeoutMs);
     await this.buildThroughAdminApi(plan);
 
-    const formation = await waitForFormation(this.process(plan.master.name), plan.trafficNodes.map((node) => node.name), this.options.formationTimeoutMs ?? DEFAULT_FORMATION_TIMEOUT_MS);
-    this.logger.info({ master: plan.master.name, nodes: formation.online, elapsedMs: formation.elapsedMs }, 'cluster formed');
+    const formation = await waitForFormation(this.process(plan.master.name), plan.trafficNodes.map((node) => node.name), formationTimeoutMs);
+    this.logger.info({ master: plan.master.name, backup: plan.backup?.name, nodes: formation.online, elapsedMs: formation.elapsedMs }, 'cluster formed');
     await this.writeClusterInfo();
   }
 
