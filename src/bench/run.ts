@@ -3,6 +3,7 @@
 // its own baseline in the same run, so the ratios compare like with like.
 import { cpus, loadavg, totalmem } from 'node:os';
 import { benchColdStart } from './cold-start.js';
+import { benchMasterTakeover } from './master-takeover.js';
 import { benchRelayThroughput } from './relay-throughput.js';
 import { benchRouting } from './routing.js';
 import { benchSessionSetup } from './session-setup.js';
@@ -15,6 +16,7 @@ const BENCHMARKS: Benchmark[] = [
   { name: 'session', run: () => benchSessionSetup() },
   { name: 'cold-start', run: () => benchColdStart() },
   { name: 'routing', run: () => benchRouting() },
+  { name: 'takeover', run: () => benchMasterTakeover() },
 ];
 
 function describeMachine(): string {

@@ -163,7 +163,7 @@ export class FailoverCoordinator {
     if (this.state.role === 'backup') this.scheduleTakeover();
   }
 
-  /** The primary paired another backup: this master must never take over again. */
+  /** Stops takeover attempts for good, because the primary paired another backup in place of this master. */
   unpaired(peer: ConnectingMaster, unpair: atlas.FailoverUnpair): void {
     void this.enqueue(async () => {
       clearTimeout(this.takeoverTimer);
@@ -347,7 +347,10 @@ export class FailoverCoordinator {
     }
     this.primary.history.record(0, `Failover: ${config.name} is the primary master under term ${term} (${reason}).`);
     if (takeover) await this.primary.membership.tookOver();
-    this.logger.info({ term, reason, restoredSessions: restoredSessions.length }, 'this master is the primary');
+    // A takeover is logged as a warning, so people following warnings see the master change.
+    const fields = { term, reason, restoredSessions: restoredSessions.length };
+    if (takeover) this.logger.warn(fields, 'this master took over as the primary');
+    else this.logger.info(fields, 'this master is the primary');
     this.deps.report('became-primary', { term, reason, restoredSessions: restoredSessions.length });
   }
 
