@@ -1,5 +1,7 @@
 import t from 'tap';
+import { ADMIN_PATHS, type ClusterView } from '../src/admin/api-types.js';
 import { SITE_HOSTNAME } from '../src/config/constants.js';
+import { REPLICATION_HEADER } from '../src/master/master-membership.js';
 import { silentLogger } from '../src/logging/logger.js';
 import { resolveClusterAddresses } from '../src/net/lookup.js';
 import type { MasterStatusReport } from '../src/master/status-report.js';
@@ -31,8 +33,26 @@ void t.test('backup joins before any fault', async (t) => {
   t.ok(history.some((entry) => /backup master master2 \(B400\) joined the cluster/.test(entry.message)), 'primary history records the join');
 });
 
+void t.test('backup listed in the configuration', async (t) => {
+  const view = await cluster.admin.get<ClusterView>(ADMIN_PATHS.cluster);
+  t.equal(view.master?.name, 'master1', 'primary member');
+  t.equal(view.backup?.name, 'master2', 'backup member');
+  t.equal(view.backup?.model, 'B400', 'backup model');
+  t.equal(view.backup?.publicAddress, `${plan.backup!.config.public.host}:${plan.backup!.config.public.port}`, 'backup public address');
+});
+
+/** Changes us-traffic1's prefixes through the admin API and returns the replication header of the reply. */
+async function changePrefixes(prefixes: string[]): Promise<string> {
+  const reply = await cluster.admin.send('PATCH', `${ADMIN_PATHS.clusterNodes}/us-traffic1`, { prefixes });
+  if (reply.status !== 200) throw new Error(`PATCH failed with ${reply.status}: ${JSON.stringify(reply.body)}`);
+  return String(reply.headers[REPLICATION_HEADER] ?? '');
+}
+
 void t.test('takeover after SIGKILL of the primary', async (t) => {
   const sessionId = await startStreamingSession(cluster);
+  const acknowledged = await changePrefixes(['127.20.0.0/16', '127.21.0.0/16']);
+  t.match(acknowledged, /^acknowledged by master2/, 'admin change acknowledged by the backup');
+  const version = (await cluster.admin.get<ClusterView>(ADMIN_PATHS.cluster)).version;
   const before = (await cluster.request('master1', 'status-history')) as StatusEntry[];
   const replicated = (await cluster.request('master1', 'replicate', { timeoutMs: 5000 })) as { replicated: boolean };
   t.equal(replicated.replicated, true, 'state acknowledged by the backup before the fault');
@@ -105,6 +125,15 @@ void t.test('takeover after SIGKILL of the primary', async (t) => {
     t.equal(ended.length, 2, 'master2 ended the session for both');
   });
 
+  await t.test('acknowledged configuration survives', async (t) => {
+    const view = await cluster.admin.get<ClusterView>(ADMIN_PATHS.cluster);
+    const node = view.trafficNodes.find((entry) => entry.name === 'us-traffic1');
+    t.same(node?.prefixes, ['127.20.0.0/16', '127.21.0.0/16'], 'prefix change present on master2');
+    t.equal(view.master?.name, 'master2', 'master2 listed as the primary');
+    t.equal(view.backup?.name, 'master1', 'master1 listed as the backup');
+    t.ok(view.version > version, 'listing the new primary raised the version');
+  });
+
   await t.test('history acknowledged before the fault survives', async (t) => {
     const after = (await cluster.request('master2', 'status-history')) as StatusEntry[];
     const messages = new Set(after.map((entry) => entry.message));
@@ -127,6 +156,8 @@ void t.test('takeover after SIGKILL of the primary', async (t) => {
     t.equal(primary.role, 'primary', 'master2 stays the primary');
     const claims = (await cluster.request('dns', 'claims')) as { owner: string }[];
     t.equal(claims[0]?.owner, 'master2', 'site hostname stays with master2');
+    const replicatedAgain = await changePrefixes(['127.20.0.0/16']);
+    t.match(replicatedAgain, /^acknowledged by master1/, 'changes on master2 reach master1');
   });
 
   await t.test('one primary per term', (t) => {

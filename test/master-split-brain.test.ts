@@ -1,4 +1,5 @@
 import t from 'tap';
+import { ADMIN_PATHS } from '../src/admin/api-types.js';
 import { SOFTWARE_VERSION, nodeHostname } from '../src/config/constants.js';
 import { silentLogger } from '../src/logging/logger.js';
 import { ensureClusterCerts } from '../src/net/certs.js';
@@ -83,6 +84,9 @@ void t.test('paused primary is replaced', async (t) => {
   await t.test('woken primary never acts as primary', async (t) => {
     const probe = await helloToMaster1();
     t.equal(probe.welcomed, false, 'master1 welcomes no client');
+    const change = await cluster.nodeAdmin('master1').send('PATCH', `${ADMIN_PATHS.clusterNodes}/us-traffic1`, { accepting: false });
+    t.equal(change.status, 409, 'master1 rejects an admin change');
+    t.match(JSON.stringify(change.body), /master1 is the backup master/, 'rejection names the reason');
     const woke = events.filter((event) => event.name === 'master1' && event.atMs >= resumedAtMs).map((event) => event.event);
     t.notOk(woke.includes('became-primary'), 'master1 never became primary again');
     t.notOk(woke.includes('claim-confirmed'), 'the DNS server did not confirm master1');

@@ -7,7 +7,7 @@ import type { PeerMaster } from './failover-state.js';
 import type { BackupIdentity, FlushResult } from './replication-link.js';
 import type { StatusHistory } from './status-history.js';
 
-/** Response header of the admin API that says whether a change reached the backup master before the reply. */
+/** Response header of the admin API with the outcome of replicating a change to the backup master before the reply. */
 export const REPLICATION_HEADER = 'x-atlas-replication';
 
 /** Value of REPLICATION_HEADER for one flush of the replication link. */
@@ -31,7 +31,7 @@ export class MasterMembership {
     private readonly options: { self: { name: string; guid: string; model: string; public: Endpoint; internal: Endpoint } },
   ) {}
 
-  /** The paired backup as a cluster member, once it has joined; undefined before. */
+  /** Returns the paired backup as a cluster member once it has joined, and undefined before. */
   backupMember(): IClusterMember | undefined {
     if (this.backup === undefined) return undefined;
     const { identity, peer } = this.backup;
@@ -53,16 +53,16 @@ export class MasterMembership {
   /** Records a backup that joined over the replication link and lists it in the configuration when it is not listed yet. */
   async backupJoined(identity: BackupIdentity, peer: PeerMaster): Promise<void> {
     this.backup = { identity, peer };
-    const wanted = this.backupMember()!;
+    const expected = this.backupMember()!;
     const { store } = this.deps;
     const listed = store.current.members.find((member) => member.role === 'backup');
-    if (!isInCluster(store.current) || (listed !== undefined && sameMember(listed, wanted))) return;
+    if (!isInCluster(store.current) || (listed !== undefined && sameMember(listed, expected))) return;
     try {
       const config = await store.update((draft) => {
-        draft.members = [...draft.members.filter((member) => member.role !== 'backup'), atlas.ClusterMember.create(wanted)];
+        draft.members = [...draft.members.filter((member) => member.role !== 'backup'), atlas.ClusterMember.create(expected)];
       });
-      const replaced = listed === undefined || listed.name === wanted.name ? '' : ` in place of ${listed.name ?? ''}`;
-      this.deps.history.record(0, `Failover: backup master ${wanted.name ?? ''} listed in the cluster configuration${replaced} (version ${config.version}).`);
+      const replaced = listed === undefined || listed.name === expected.name ? '' : ` in place of ${listed.name ?? ''}`;
+      this.deps.history.record(0, `Failover: backup master ${expected.name ?? ''} listed in the cluster configuration${replaced} (version ${config.version}).`);
     } catch (error) {
       this.deps.logger.error({ backup: identity.name, err: errorMessage(error) }, 'listing the backup master in the cluster configuration failed');
     }

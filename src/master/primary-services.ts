@@ -57,11 +57,10 @@ export interface PrimaryOptions {
 }
 
 /**
- * Everything a master runs while it is the primary. These are the
- * configuration store and status history of its data folder, the appliance
- * links to the traffic nodes, the cluster page and command API, the control
- * channel for clients, the session broker, and the replication link to the
- * backup master.
+ * Everything a master runs while it is the primary: the configuration store
+ * and status history of its data folder, and the appliance links to the
+ * traffic nodes. Also the cluster page and command API, the control channel
+ * for clients, the session broker, and the replication link to the backup.
  */
 export class PrimaryServices {
   private restoreTimer: NodeJS.Timeout | undefined;
@@ -138,7 +137,7 @@ export class PrimaryServices {
       backupMember: () => membership.backupMember(),
     });
 
-    // With a backup, a change through the admin API is answered only once the backup has stored it.
+    // With a backup, the reply to a change through the admin API waits until the backup has stored it.
     const afterHandler = options.peer === undefined ? undefined : (request: RequestContext, reply: HttpReply): Promise<HttpReply> => services.acknowledge(request, reply);
     const router = await createAdminRouter({ logger }, config.admin, { afterHandler });
     mountClusterRoutes(router, { store, admin, sync, links, history });
@@ -224,8 +223,8 @@ export class PrimaryServices {
 
   /**
    * Holds back the reply to a change made through the admin API until the
-   * backup has stored it, and says in REPLICATION_HEADER whether it has.
-   * Reads and rejected requests pass unchanged.
+   * backup has stored it, and sets REPLICATION_HEADER to the outcome. Reads
+   * and rejected requests pass unchanged.
    */
   private async acknowledge(context: RequestContext, reply: HttpReply): Promise<HttpReply> {
     if (context.method === 'GET' || context.method === 'HEAD' || reply.status >= 400) return reply;

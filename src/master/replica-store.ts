@@ -90,12 +90,13 @@ export class ReplicaStore {
   }
 
   private async write(update: atlas.ReplicationUpdate): Promise<void> {
-    if (update.currentConfig != null) {
+    // Version 0 is the configuration of a master in no cluster, which is never written to disk.
+    if (update.currentConfig != null && (update.currentConfig.version ?? 0) > 0) {
       const json = configToJson(update.currentConfig);
       if (json !== this.currentJson) await writeFileAtomic(join(this.dataDir, CURRENT_CONFIG_FILE), json);
       this.currentJson = json;
     }
-    if (update.syncedConfig != null) {
+    if (update.syncedConfig != null && (update.syncedConfig.version ?? 0) > 0) {
       const json = configToJson(update.syncedConfig);
       if (json !== this.syncedJson) await writeFileAtomic(join(this.dataDir, SYNCED_CONFIG_FILE), json);
       this.syncedJson = json;

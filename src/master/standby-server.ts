@@ -7,8 +7,8 @@ import type { MasterContext } from './primary-services.js';
 
 /**
  * The backup master's public listener: its own Security page, so the
- * pre-shared key can be set on it as on every appliance, and a 409 on the
- * cluster page naming the primary. It accepts no control channel, so a
+ * pre-shared key can be set on it as on every appliance, and a 409 for
+ * every request of the cluster page, naming the primary. It accepts no control channel, so a
  * client that reaches a backup fails to connect and tries the site hostname
  * again. The primary services take the same address and port after a takeover.
  */
@@ -40,12 +40,19 @@ export class StandbyServer {
   }
 
   private mountClusterRedirect(router: HttpRouter): void {
-    const refuse = (): never => {
+    const reject = (): never => {
       const primary = this.primaryName();
       const which = primary === '' ? 'the primary master' : `the primary master ${primary}`;
       throw new HttpError(409, { error: `master ${this.context.config.name} is the backup master; send cluster requests to ${which} at the site hostname` });
     };
-    router.get(ADMIN_PATHS.cluster, refuse);
-    router.get(ADMIN_PATHS.history, refuse);
+    router.get(ADMIN_PATHS.cluster, reject);
+    router.post(ADMIN_PATHS.cluster, reject);
+    router.post(ADMIN_PATHS.clusterNodes, reject);
+    router.patch(`${ADMIN_PATHS.clusterNodes}/:name`, reject);
+    router.delete(`${ADMIN_PATHS.clusterNodes}/:name`, reject, { body: 'none' });
+    router.put(ADMIN_PATHS.method, reject);
+    router.post(ADMIN_PATHS.sync, reject, { body: 'none' });
+    router.post(ADMIN_PATHS.disband, reject, { body: 'none' });
+    router.get(ADMIN_PATHS.history, reject);
   }
 }
