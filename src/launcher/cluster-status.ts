@@ -17,7 +17,7 @@ export interface ProcessStatus {
   pid: number;
   /**
    * `connected` (a traffic node linked to the master), `disconnected`,
-   * `serving` (the master), `running`, `not responding`, `exited`, or
+   * `serving` (the primary master), `backup` (the backup master), `running`, `not responding`, `exited`, or
    * `stopped` when no supervisor runs.
    */
   state: string;
@@ -42,6 +42,8 @@ export interface ClusterStatus {
 
 /** Fields of the master's `status` reply this report reads. */
 interface MasterStatusReply {
+  role?: 'primary' | 'backup';
+  term?: number;
   configVersion?: number;
   syncedVersion?: number;
   syncRequired?: boolean;
@@ -58,15 +60,23 @@ interface TrafficStatusReply {
 export async function collectClusterStatus(cluster: Cluster, record: SupervisorRecord): Promise<ClusterStatus> {
   const info = cluster.info;
   const warnings: string[] = [];
-  const master = info.nodes.find((node) => node.role === 'master');
-  const masterReply = master === undefined ? undefined : await requestStatus<MasterStatusReply>(cluster, master.name, warnings);
+  // With a failover pair, the primary of the highest term reports the traffic nodes and the versions.
+  const masters = info.nodes.filter((node) => node.role === 'master' && cluster.process(node.name).running);
+  const masterReplies = new Map<string, MasterStatusReply | undefined>();
+  for (const master of masters) masterReplies.set(master.name, await requestStatus<MasterStatusReply>(cluster, master.name, warnings));
+  const primaries = [...masterReplies.values()].filter((reply) => reply !== undefined && reply.role !== 'backup');
+  const masterReply = primaries.sort((a, b) => (b?.term ?? 0) - (a?.term ?? 0))[0];
   const onlineAtMaster = new Set((masterReply?.nodes ?? []).filter((node) => node.online).map((node) => node.name));
 
   const nodes = await Promise.all(
     info.nodes.map(async (node): Promise<ProcessStatus> => {
       const row = baseRow(node);
       if (!cluster.process(node.name).running) return { ...row, state: 'exited' };
-      if (node.role === 'master') return { ...row, state: masterReply === undefined ? 'not responding' : 'serving', configVersion: masterReply?.configVersion };
+      if (node.role === 'master') {
+        const reply = masterReplies.get(node.name);
+        const state = reply === undefined ? 'not responding' : reply.role === 'backup' ? 'backup' : 'serving';
+        return { ...row, state, configVersion: reply?.configVersion };
+      }
       if (node.role !== 'traffic') return { ...row, state: 'running' };
 
       const reply = await requestStatus<TrafficStatusReply>(cluster, node.name, warnings);
