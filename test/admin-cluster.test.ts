@@ -1,7 +1,7 @@
 // The admin API of a real master and real traffic node processes: the sync
 // warning's lifecycle, Sync Now with a node down, a stale node, a node on
 // another software version, the Security page, and disband with a node
-// that cannot be told.
+// that cannot be notified.
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -36,7 +36,7 @@ const EU: TrafficSpec = { name: 'eu-traffic1', hostOctet: 11, prefixes: ['127.30
 const AP: TrafficSpec = { name: 'ap-traffic1', hostOctet: 12, prefixes: ['127.40.0.0/16'], timezone: 'Asia/Tokyo' };
 const STALE: TrafficSpec = { name: 'stale-traffic1', hostOctet: 13, prefixes: [], timezone: '' };
 const OLD: TrafficSpec = { name: 'old-traffic1', hostOctet: 14, prefixes: [], timezone: '' };
-/** Version the stale node holds before it joins; far above any version this test reaches. */
+/** Version the stale node has applied before it joins; far above any version this test reaches. */
 const STALE_VERSION = 1000;
 
 const cluster = await createTestCluster(t, [US, EU, AP, STALE, OLD]);
@@ -251,9 +251,9 @@ void t.test('security page sets the key per node', async (t) => {
   t.equal(online.trafficNodes.length, 3, 'all three nodes online with the new key');
   t.equal((await site.post<SyncReport>(ADMIN_PATHS.sync)).failed, 0, 'sync succeeds once the keys match');
 
-  const shown = await site.get<SecurityView>(ADMIN_PATHS.security);
-  t.equal(shown.preSharedKeySet, true, 'master reports a key');
-  t.notOk(JSON.stringify(shown).includes(key), 'security page does not show the key');
+  const security = await site.get<SecurityView>(ADMIN_PATHS.security);
+  t.equal(security.preSharedKeySet, true, 'master reports a key');
+  t.notOk(JSON.stringify(security).includes(key), 'security page does not show the key');
   const masterData = masterConfig(cluster).dataDir;
   const historyFile = await readFile(join(masterData, 'status-history.json'), 'utf8');
   const log = await readFile(masterLog, 'utf8');
@@ -297,13 +297,13 @@ void t.test('disband with one node unreachable', async (t) => {
   }
 
   await restart(AP);
-  const kept = await nodeAdmin(AP).get<NodeView>(ADMIN_PATHS.node);
-  t.equal(kept.inCluster, true, 'unreachable node still thinks it is in the cluster');
+  const beforeLeave = await nodeAdmin(AP).get<NodeView>(ADMIN_PATHS.node);
+  t.equal(beforeLeave.inCluster, true, 'unreachable node still considers itself in the cluster');
   const left = await nodeAdmin(AP).post<LeaveReport>(ADMIN_PATHS.leave);
-  t.equal(left.forgottenVersion, kept.appliedConfigVersion, 'leave reports the forgotten version');
-  const gone = await nodeAdmin(AP).get<NodeView>(ADMIN_PATHS.node);
-  t.equal(gone.inCluster, false, 'node left by itself');
-  t.equal(gone.appliedConfigVersion, 0, 'no configuration left');
+  t.equal(left.forgottenVersion, beforeLeave.appliedConfigVersion, 'leave reports the forgotten version');
+  const afterLeave = await nodeAdmin(AP).get<NodeView>(ADMIN_PATHS.node);
+  t.equal(afterLeave.inCluster, false, 'node left by itself');
+  t.equal(afterLeave.appliedConfigVersion, 0, 'no configuration left');
   const nodeHistory = await nodes.get(AP.name)!.request<{ message: string }[]>('status-history');
   t.ok(nodeHistory.some((entry) => entry.message.startsWith("Disband: left the cluster at the administrator's request")), 'node records why');
   t.equal((await nodeAdmin(AP).send('POST', ADMIN_PATHS.leave)).status, 409, 'second leave rejected');

@@ -1,4 +1,4 @@
-import { request as httpsRequest } from 'node:https';
+import { Agent, request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { basicAuthorization } from '../net/http/basic-auth.js';
 import type { HttpProblem } from '../net/http/router.js';
@@ -39,10 +39,18 @@ export class AdminApiError extends Error {
  * HTTPS client of one appliance's admin API. It verifies the server
  * certificate against the cluster CA for the hostname it dials, resolves the
  * hostname through the cluster DNS server, and sends HTTP Basic credentials.
+ * Connections are kept open between requests; close() ends them.
  */
 export class AdminClient {
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 4 });
+
   constructor(private readonly options: AdminClientOptions) {
     if (isIP(options.host) !== 0) throw new Error(`admin API host must be a hostname, got the IP address ${options.host}; use the site hostname or a node hostname`);
+  }
+
+  /** Closes the connections kept open for later requests. */
+  close(): void {
+    this.agent.destroy();
   }
 
   get target(): string {
@@ -103,7 +111,7 @@ export class AdminClient {
           lookup: this.options.lookup,
           localAddress: this.options.localAddress,
           minVersion: MIN_TLS_VERSION,
-          agent: false,
+          agent: this.agent,
         },
         (response) => {
           const chunks: Buffer[] = [];

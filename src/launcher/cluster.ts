@@ -222,6 +222,7 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
   }
 
   private async stopAll(): Promise<void> {
+    this.adminClient?.close();
     await stopChildren([...this.clients.values()], STOP_GRACE_MS, this.logger);
     await stopChildren([...this.nodes.values()].reverse(), STOP_GRACE_MS, this.logger);
     await this.block?.release();
@@ -235,11 +236,14 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     this.ports = await choosePorts(applianceAddresses(this.topology, this.block), this.block.address(HOST_OCTETS.dns), { standardPorts: this.options.standardPorts });
     if (this.ports.fallbackReason !== undefined) this.logger.warn({ ports: this.ports }, this.ports.fallbackReason);
 
+    // Hashing the admin password takes a scrypt run, so it overlaps with the certificates.
+    const credentials = createAdminCredentials(this.folder.dir);
+    credentials.catch(() => undefined);
     this.certs = await ensureClusterCerts(this.options.certsDir);
     this.certsDir = this.certs.dir;
     await writeRandomSecretFile(this.folder.pskFile);
     await writeRandomSecretFile(this.folder.sessionKeyFile);
-    this.credentials = await createAdminCredentials(this.folder.dir);
+    this.credentials = await credentials;
 
     const apiAccount = await writeApiAccountFile(this.folder.apiAccountFile);
 
