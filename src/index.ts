@@ -18,3 +18,19 @@ export {
   type ValidatedTopology,
 } from './config/topology.js';
 export { readClusterInfo, type ClusterInfo, type ClusterProcessInfo, type ProcessRole } from './config/cluster-info.js';
+export { AdminClient, AdminApiError, type AdminClientOptions } from './admin/admin-client.js';
+export { ADMIN_PATHS, syncRequiredWarning } from './admin/api-types.js';
+export type {
+  ClusterView,
+  CreateClusterRequest,
+  DisbandReport,
+  HistoryEntryView,
+  LeaveReport,
+  MemberView,
+  NodeSyncResult,
+  NodeView,
+  SecurityView,
+  SyncReport,
+  TrafficNodeRequest,
+  TrafficNodeView,
+} from './admin/api-types.js';

@@ -7,6 +7,7 @@ import { benchMasterTakeover } from './master-takeover.js';
 import { benchRelayThroughput } from './relay-throughput.js';
 import { benchRouting } from './routing.js';
 import { benchSessionSetup } from './session-setup.js';
+import { benchSyncNow } from './sync-now.js';
 import type { BenchResult } from './types.js';
 
 type Benchmark = { name: string; run: () => Promise<BenchResult> };
@@ -17,6 +18,7 @@ const BENCHMARKS: Benchmark[] = [
   { name: 'cold-start', run: () => benchColdStart() },
   { name: 'routing', run: () => benchRouting() },
   { name: 'takeover', run: () => benchMasterTakeover() },
+  { name: 'sync', run: () => benchSyncNow() },
 ];
 
 function describeMachine(): string {

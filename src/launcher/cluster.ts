@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { AdminClient } from '../admin/admin-client.js';
+import type { SyncReport } from '../admin/api-types.js';
 import { buildCluster } from '../admin/cluster-builder.js';
 import { createAdminCredentials, type AdminCredentials } from '../admin/credentials.js';
 import type { ClusterInfo, ClusterProcessInfo } from '../config/cluster-info.js';
@@ -76,6 +77,10 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
   readonly warnings: string[];
   ports: PortPlan | undefined;
   plan: ClusterPlan | undefined;
+  /** Outcome of the sync that built the cluster through the admin API. */
+  firstSync: SyncReport | undefined;
+  /** Time the admin requests that built the cluster took, from "create" to the end of the first sync, in ms. */
+  adminBuildMs: number | undefined;
 
   private block: AddressBlock | undefined;
   private closing: Promise<void> | undefined;
@@ -277,11 +282,13 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
   private async buildThroughAdminApi(plan: ClusterPlan): Promise<void> {
     const startedMs = Date.now();
     const built = await buildCluster(this.admin, clusterBlueprint(plan, this.topology));
+    this.firstSync = built.sync;
+    this.adminBuildMs = Date.now() - startedMs;
     const failed = built.sync.nodes.filter((node) => !node.ok);
     if (failed.length > 0) {
       throw new Error(`the first sync failed for ${failed.map((node) => `${node.name} (${node.codeName}: ${node.message})`).join(', ')}; see the logs in ${this.folder.dir}/logs`);
     }
-    this.logger.info({ version: built.sync.version, nodes: built.sync.succeeded, syncMs: built.sync.durationMs, elapsedMs: Date.now() - startedMs }, 'cluster built through the admin API');
+    this.logger.info({ version: built.sync.version, nodes: built.sync.succeeded, syncMs: built.sync.durationMs, elapsedMs: this.adminBuildMs }, 'cluster built through the admin API');
   }
 
   private adminClientFor(host: string, port: number): AdminClient {

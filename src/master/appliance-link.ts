@@ -53,8 +53,14 @@ export interface ApplianceLinkDeps {
   psk: () => Uint8Array;
   /** This master's name and GUID, as sent in ApplianceAuth. */
   self: { name: string; guid: string };
-  /** Last synced configuration, pushed to a node whose applied version is older. */
+  /**
+   * Configuration a joining node must have: the last synced one, or the one
+   * a running Sync Now gives out. It is pushed when the node's applied
+   * version is older.
+   */
   syncedConfig: () => ClusterConfig | undefined;
+  /** True while a Sync Now runs; it records every node's outcome itself, so a push at join time records nothing. */
+  syncInProgress?: () => boolean;
   /** Accepting flag the node should have, so one changed while the node was away is sent when it returns. */
   desiredAccepting?: () => boolean | undefined;
   /** This master's term, sent in ApplianceAuth and with every command; PRIMARY_TERM when absent. */
@@ -397,7 +403,7 @@ export class ApplianceLink {
     }
 
     if (synced !== undefined && authOk.appliedConfigVersion < synced.version) {
-      this.deps.history.record(0, `Data Sync: Started configuration data sync with ${this.state.name}.`);
+      if (this.deps.syncInProgress?.() !== true) this.deps.history.record(0, `Data Sync: Started configuration data sync with ${this.state.name}.`);
       channel.send({ configPush: { config: synced, term } });
       this.phase = 'config-ack';
       return;
@@ -418,12 +424,13 @@ export class ApplianceLink {
       this.deps.onChange(this.state);
       return;
     }
+    const record = this.deps.syncInProgress?.() !== true;
     if (ack.applied) {
       this.state.appliedConfigVersion = ack.version;
-      this.deps.history.record(0, `Data Sync: Finished configuration data sync with ${this.state.name} (version ${ack.version}).`);
+      if (record) this.deps.history.record(0, `Data Sync: Finished configuration data sync with ${this.state.name} (version ${ack.version}).`);
     } else {
       const code = ack.code === ErrorCode.ERROR_UNSPECIFIED ? ErrorCode.ERROR_INTERNAL : ack.code;
-      this.deps.history.record(code, `Data Sync: ${this.state.name} did not apply configuration version ${ack.version}: ${ack.message || errorCodeName(code)}`);
+      if (record) this.deps.history.record(code, `Data Sync: ${this.state.name} did not apply configuration version ${ack.version}: ${ack.message || errorCodeName(code)}`);
     }
     if (this.phase === 'config-ack') {
       this.goOnline();

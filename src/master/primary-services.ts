@@ -97,7 +97,7 @@ export class PrimaryServices {
     const queue = new SupportQueue();
     const broker = new SessionBroker({ logger, registry, selection, config: synced });
 
-    const links = new ApplianceLinks(
+    const links: ApplianceLinks = new ApplianceLinks(
       {
         logger,
         history,
@@ -105,7 +105,8 @@ export class PrimaryServices {
         ca: context.certs.ca,
         psk: () => keys.key,
         self: { name: config.name, guid },
-        syncedConfig: () => store.synced,
+        syncedConfig: () => sync.pendingConfig ?? store.synced,
+        syncInProgress: () => sync.syncInProgress,
         desiredAccepting: (name) => store.synced?.members.find((member) => member.name === name)?.accepting ?? undefined,
         term: () => term,
         onNewerTerm: (newer) => options.onNewerTerm?.(newer, ''),
@@ -117,7 +118,7 @@ export class PrimaryServices {
     const failoverRole = options.peer === undefined ? 'none' : 'primary';
     const commandApi = await createMasterCommandApi({ logger, registry, broker, links, syncedConfig: synced, failoverRole: () => failoverRole }, config, guid);
 
-    const sync = new SyncCoordinator({
+    const sync: SyncCoordinator = new SyncCoordinator({
       logger,
       store,
       history,

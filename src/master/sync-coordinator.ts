@@ -45,11 +45,17 @@ export interface SyncCoordinatorOptions {
  */
 export class SyncCoordinator {
   private busy: 'sync' | 'disband' | undefined;
+  private target: ClusterConfig | undefined;
 
   constructor(private readonly deps: SyncCoordinatorDeps, private readonly options: SyncCoordinatorOptions = {}) {}
 
   get syncInProgress(): boolean {
     return this.busy === 'sync';
+  }
+
+  /** Configuration a running sync gives out; undefined between syncs. */
+  get pendingConfig(): ClusterConfig | undefined {
+    return this.target;
   }
 
   /** Runs Sync Now and resolves with every node's outcome; throws HttpError 409 when it cannot start. */
@@ -65,6 +71,7 @@ export class SyncCoordinator {
     try {
       history.record(0, 'Data Sync: Started configuration data sync with traffic nodes.');
       logger.info({ version: target.version, nodes: traffic.length, concurrency: this.concurrency }, 'sync started');
+      this.target = target;
       this.deps.onPending?.(target.version);
       await links.ensure(traffic);
 
@@ -84,6 +91,7 @@ export class SyncCoordinator {
       logger.info({ version: target.version, succeeded: results.length - failed.length, failed: failed.length, durationMs: finishedAtMs - startedAtMs }, 'sync finished');
       return { version: target.version, startedAtMs, finishedAtMs, durationMs: finishedAtMs - startedAtMs, succeeded: results.length - failed.length, failed: failed.length, nodes: results };
     } finally {
+      this.target = undefined;
       this.deps.onPending?.(undefined);
       this.busy = undefined;
     }
@@ -151,8 +159,9 @@ export class SyncCoordinator {
     try {
       const link = this.requireLink(name);
       await link.waitReady(this.options.connectTimeoutMs ?? DEFAULT_SYNC_CONNECT_TIMEOUT_MS);
-      const ack = await link.pushConfig(target, this.options.ackTimeoutMs ?? DEFAULT_SYNC_ACK_TIMEOUT_MS);
-      if (!ack.applied) {
+      // A node that joined during this sync was given the target version at join time already.
+      const ack = link.state.appliedConfigVersion === target.version ? undefined : await link.pushConfig(target, this.options.ackTimeoutMs ?? DEFAULT_SYNC_ACK_TIMEOUT_MS);
+      if (ack !== undefined && !ack.applied) {
         const code = ack.code === ErrorCode.ERROR_UNSPECIFIED ? ErrorCode.ERROR_INTERNAL : ack.code;
         return fail(code, `node rejected configuration version ${target.version}: ${ack.message || errorCodeName(code)}`);
       }
