@@ -1,16 +1,20 @@
-// `atlas-sim cluster`, `security` and `node leave` as a person runs them,
-// against a cluster the launcher built through the admin API.
+// `atlas-sim cluster`, `security`, `node leave` and `status` as a person runs
+// them, against a cluster that `up --detach` built through the admin API.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { ClusterView, DisbandReport, HistoryEntryView, SyncReport } from '../src/admin/api-types.js';
 import { ADMIN_PASSWORD_FILE, ADMIN_PASSWORD_HASH_FILE } from '../src/admin/credentials.js';
-import { startCluster } from '../src/index.js';
+import { readClusterInfo } from '../src/config/cluster-info.js';
+import { isProcessRunning } from '../src/launcher/address-block.js';
+import type { ClusterStatus } from '../src/launcher/cluster-status.js';
+import { waitForPidExit } from '../src/launcher/process-stop.js';
+import { readSupervisorRecord } from '../src/launcher/supervisor.js';
+import { CLI } from './fixtures/master-harness.js';
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const TOPOLOGY = {
   clusterName: 'cli-test',
   masters: [{ name: 'master1', model: 'B400' }],
@@ -18,13 +22,24 @@ const TOPOLOGY = {
     { name: 'us-traffic1', model: 'B300', prefixes: ['127.20.0.0/16'], timezone: 'America/New_York' },
     { name: 'eu-traffic1', model: 'B300', prefixes: ['127.30.0.0/16'], timezone: 'Europe/Berlin' },
   ],
+  clients: [],
 };
 
 const parent = await mkdtemp(join(tmpdir(), 'atlas-admin-cli-'));
-t.teardown(() => rm(parent, { recursive: true, force: true }));
 const runDir = join(parent, 'run');
-const cluster = await startCluster({ topology: TOPOLOGY, runDir, seed: 'admin-cli', startClients: false });
-t.teardown(() => cluster.close());
+const topologyFile = join(parent, 'topology.json');
+await writeFile(topologyFile, JSON.stringify(TOPOLOGY));
+// Teardown: `down`, then SIGKILL by PID for any process of this run still alive, then the folder.
+t.teardown(async () => {
+  if (existsSync(join(runDir, 'cluster.json'))) {
+    await cli(['down']);
+    const info = await readClusterInfo(runDir);
+    const record = await readSupervisorRecord(runDir);
+    const pids = [...(record === undefined ? [] : [record.pid]), ...info.nodes.map((node) => node.pid)];
+    for (const pid of pids) if (isProcessRunning(pid)) process.kill(pid, 'SIGKILL');
+  }
+  await rm(parent, { recursive: true, force: true });
+});
 
 interface CliRun {
   code: number | null;
@@ -49,6 +64,9 @@ async function json<T>(args: string[]): Promise<{ code: number | null; body: T; 
   const run = await cli([...args, '--json']);
   return { code: run.code, body: JSON.parse(run.stdout) as T, stderr: run.stderr };
 }
+
+const up = await cli(['up', '--detach', '--topology', topologyFile, '--seed', 'admin-cli']);
+if (up.code !== 0) throw new Error(`up --detach failed with ${String(up.code)}: ${up.stderr}`);
 
 void t.test('run folder keeps the password private', async (t) => {
   for (const file of [ADMIN_PASSWORD_FILE, ADMIN_PASSWORD_HASH_FILE]) {
@@ -95,6 +113,10 @@ void t.test('change shows the sync warning', async (t) => {
   t.equal(run.code, 0, 'exit 0');
   t.match(run.stdout, /^warning: sync required: configuration version \d+ has changes/m, 'sync warning printed');
   t.match(run.stdout, /^warning: traffic nodes mix appliance models \(B300, B400\)/m, 'mixed model warning printed');
+  const status = await cli(['status']);
+  t.match(status.stdout, /^warning: sync required: configuration version \d+ has changes/m, 'status shows the warning');
+  const { body } = await json<ClusterStatus>(['status']);
+  t.equal(body.syncRequired, true, 'status JSON says sync required');
 });
 
 void t.test('sync clears the warning', async (t) => {
@@ -105,6 +127,8 @@ void t.test('sync clears the warning', async (t) => {
   const { body: view } = await json<ClusterView>(['cluster', 'show']);
   t.equal(view.syncRequired, false, 'no sync required');
   t.notOk(view.warnings.some((warning) => warning.startsWith('sync required')), 'warning gone');
+  const status = await cli(['status']);
+  t.notMatch(status.stdout, /sync required/, 'status warning gone');
 });
 
 void t.test('history lists the sync', async (t) => {
@@ -141,9 +165,9 @@ void t.test('security set-key and show', async (t) => {
 });
 
 void t.test('disband lists the node it could not tell', async (t) => {
-  const stopped = cluster.nodes.get('eu-traffic1');
-  stopped?.kill('SIGKILL');
-  await stopped?.waitForExit(20_000);
+  const pid = (await readClusterInfo(runDir)).nodes.find((node) => node.name === 'eu-traffic1')?.pid ?? 0;
+  process.kill(pid, 'SIGKILL');
+  await waitForPidExit(pid, 20_000);
   const { code, body } = await json<DisbandReport>(['cluster', 'disband']);
   t.equal(code, 1, 'exit 1 because a node was not told');
   t.same(body.notified, ['us-traffic1'], 'reachable node notified');

@@ -47,6 +47,8 @@ interface MasterStatusReply {
   configVersion?: number;
   syncedVersion?: number;
   syncRequired?: boolean;
+  /** The master's "sync required" warning, worded as the admin API and `atlas-sim cluster show` word it. */
+  syncWarning?: string;
   nodes?: { name: string; online: boolean; appliedConfigVersion: number }[];
 }
 
@@ -89,7 +91,7 @@ export async function collectClusterStatus(cluster: Cluster, record: SupervisorR
 
   const syncRequired = masterReply?.syncRequired === true;
   if (syncRequired) {
-    warnings.unshift(`sync required: configuration version ${masterReply?.configVersion ?? '?'} has changes not synced to the traffic nodes (last synced version ${masterReply?.syncedVersion ?? 0}); run a cluster sync`);
+    warnings.unshift(masterReply?.syncWarning ?? `sync required: configuration version ${masterReply?.configVersion ?? '?'} has changes not synced to the traffic nodes (last synced version ${masterReply?.syncedVersion ?? 0}); run a cluster sync`);
   }
   return {
     clusterName: info.clusterName,
