@@ -19,7 +19,9 @@ subcommands:
   add-node                      add a traffic node: --name, --public-address and
                                   --internal-address are required
   edit-node NODE                change the given fields of traffic node NODE
-  remove-node NODE              remove traffic node NODE (it leaves with the next sync)
+  remove-node NODE              remove traffic node NODE; the next sync no longer
+                                includes it (the node keeps its configuration
+                                until \`atlas-sim node leave\`)
   method NAME                   set the method for choosing traffic nodes:
                                   random, timezone, srv, a-record or anycast
   sync                          Sync Now: push the configuration to every traffic node

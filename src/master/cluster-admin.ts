@@ -171,7 +171,11 @@ export class ClusterAdmin {
     }, { action: 'traffic node changed', trafficNode: name, fields: Object.keys(rest) });
   }
 
-  /** Removes a traffic node ("Remove Node"); it leaves the cluster with the next sync. */
+  /**
+   * Removes a traffic node ("Remove Node"); the next sync no longer pushes to
+   * it and drops its appliance link.
+   */
+  // NOTE: the removed node is not sent a Disband, so it keeps its last configuration until `atlas-sim node leave`.
   async removeNode(name: string): Promise<ClusterConfig> {
     this.requireTrafficNode(name);
     return this.change(() => undefined, (draft) => {

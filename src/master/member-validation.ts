@@ -186,6 +186,7 @@ export function checkAgainstCluster(config: ClusterConfig, member: IClusterMembe
  * between two masters requires (B300 with B300, B400 with B400, Virtual with
  * Virtual). Returns the problem, or undefined when the models match.
  */
+// NOTE: no admin route adds a backup member yet; pairing a backup master must call this before storing it.
 export function checkMasterModels(primary: IClusterMember, backup: IClusterMember): FieldProblem | undefined {
   if (primary.model === backup.model) return undefined;
   return {

@@ -93,6 +93,7 @@ export class PreSharedKeyStore extends EventEmitter<{ change: [] }> {
     if (problem !== undefined) throw new RangeError(`preSharedKey ${problem}`);
     const key = Buffer.from(passphrase, 'utf8');
     const stored: StoredKey = { keyHex: key.toString('hex'), changedAtMs: nowMs };
+    // NOTE: writeFileAtomic keeps the previous key as <file>.bak (also mode 0600) for recovery.
     await writeFileAtomic(this.file, `${JSON.stringify(stored)}\n`, 0o600);
     this.current = key;
     this.state = { source: 'admin', changedAtMs: nowMs };
