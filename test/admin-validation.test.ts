@@ -177,6 +177,9 @@ void t.test('edit rejects bad input', async (t) => {
   t.equal(rename.field, 'name', 'rename to a taken name');
   const address = await expectRejected(t, 'PATCH', ADMIN_PATHS.clusterNode('us-traffic1'), { publicAddress: 'eu-traffic1.support.example.test:443' }, 400);
   t.equal(address.field, 'publicAddress', "move onto another node's hostname");
+  const mixed = await expectRejected(t, 'PATCH', ADMIN_PATHS.clusterNode('us-traffic1'), { accepting: false, name: 'eu-traffic1' }, 400);
+  t.equal(mixed.field, 'name', 'accepting with a bad name rejected');
+  t.equal(store.current.members.find((member) => member.name === 'us-traffic1')?.accepting, true, 'accepting flag unchanged by the rejected request');
 });
 
 void t.test('edit keeps its own hostname', async (t) => {

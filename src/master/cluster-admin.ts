@@ -21,6 +21,8 @@ import {
 
 /** Cluster name of a new cluster when the request gives none. */
 export const DEFAULT_CLUSTER_NAME = 'atlas-sim';
+/** Method for choosing traffic nodes of a new cluster, until the administrator sets another. */
+export const DEFAULT_METHOD = 'random';
 
 export interface ClusterAdminDeps {
   logger: Logger;
@@ -115,6 +117,7 @@ export class ClusterAdmin {
     };
     const config = await store.update((draft) => {
       draft.clusterName = clusterName as string;
+      draft.method = DEFAULT_METHOD;
       draft.siteHostname = SITE_HOSTNAME;
       draft.sessionKey = sessionKey;
       const backup = this.deps.backupMember?.();
@@ -154,6 +157,11 @@ export class ClusterAdmin {
     throwProblems(problems);
 
     const { accepting, ...rest } = request;
+    // The other fields are checked against the cluster before the accepting flag changes, so a rejected request changes nothing.
+    if (Object.keys(rest).length > 0) {
+      checkAgainstCluster(this.deps.store.current, toMember({ ...rest }, existing), name, problems);
+      throwProblems(problems);
+    }
     if (typeof accepting === 'boolean' && accepting !== existing.accepting) {
       await this.deps.store.setAccepting(name, accepting);
       this.deps.onAcceptingChanged(name, accepting);
