@@ -12,7 +12,7 @@ import { ApplianceLinks } from '../src/master/appliance-links.js';
 import { ClusterAdmin } from '../src/master/cluster-admin.js';
 import { ClusterConfigStore } from '../src/master/cluster-config-store.js';
 import { mountClusterRoutes } from '../src/master/http/cluster-routes.js';
-import { checkMasterModels, mixedModelWarning, parseNodeAddress } from '../src/master/member-validation.js';
+import { mixedModelWarning, parseNodeAddress } from '../src/master/member-validation.js';
 import { StatusHistory } from '../src/master/status-history.js';
 import { SyncCoordinator } from '../src/master/sync-coordinator.js';
 import { ensureClusterCerts } from '../src/net/certs.js';
@@ -20,7 +20,7 @@ import { createBasicAuthenticator } from '../src/net/http/basic-auth.js';
 import type { HttpProblem } from '../src/net/http/router.js';
 import { HttpRouter } from '../src/net/http/router.js';
 import { WsServer } from '../src/net/ws-server.js';
-import { atlas, ClusterConfig } from '../src/protocol/messages.js';
+import { ClusterConfig } from '../src/protocol/messages.js';
 import { hashSecret } from '../src/util/scrypt-hash.js';
 
 const HOST = 'master1.support.example.test';
@@ -224,16 +224,6 @@ void t.test('history rejects a bad limit', async (t) => {
   const reply = await client.send('GET', `${ADMIN_PATHS.history}?limit=-3`);
   t.equal(reply.status, 400, 'status 400');
   t.equal((reply.body as HttpProblem).field, 'limit', 'field');
-});
-
-void t.test('masters must share a model', (t) => {
-  const primary = atlas.ClusterMember.create({ name: 'master1', role: 'primary', model: 'B400' });
-  const problem = checkMasterModels(primary, atlas.ClusterMember.create({ name: 'master2', role: 'backup', model: 'B300' }));
-  t.equal(problem?.field, 'model', 'field');
-  t.equal(problem?.value, 'B300', 'value');
-  t.match(problem?.reason, /both masters must be the same model/, 'reason');
-  t.equal(checkMasterModels(primary, atlas.ClusterMember.create({ name: 'master2', role: 'backup', model: 'B400' })), undefined, 'same model accepted');
-  t.end();
 });
 
 void t.test('mixed model warning text', (t) => {

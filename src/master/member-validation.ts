@@ -181,21 +181,6 @@ export function checkAgainstCluster(config: ClusterConfig, member: IClusterMembe
   }
 }
 
-/**
- * Checks that a backup master has the primary master's model, as failover
- * between two masters requires (B300 with B300, B400 with B400, Virtual with
- * Virtual). Returns the problem, or undefined when the models match.
- */
-// NOTE: no admin route adds a backup member yet; pairing a backup master must call this before storing it.
-export function checkMasterModels(primary: IClusterMember, backup: IClusterMember): FieldProblem | undefined {
-  if (primary.model === backup.model) return undefined;
-  return {
-    field: 'model',
-    value: backup.model ?? '',
-    reason: `of backup master ${backup.name ?? ''} differs from the primary master ${primary.name ?? ''}'s model ${primary.model ?? ''}; both masters must be the same model`,
-  };
-}
-
 /** Returns the warning for traffic nodes of mixed models, or undefined when they match. */
 export function mixedModelWarning(config: ClusterConfig): string | undefined {
   const models = [...new Set(config.members.filter((member) => member.role === 'traffic').map((member) => member.model ?? ''))];
