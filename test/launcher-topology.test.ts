@@ -44,7 +44,7 @@ void t.test('shipped default.json matches default', async (t) => {
 void t.test('defaults fill missing fields', (t) => {
   const { topology } = validateTopology({ masters: [{ name: 'm1' }], trafficNodes: [{ name: 't1', timezone: '+01:00' }] });
   t.equal(topology.method, 'random', 'method');
-  t.same(topology.heartbeat, { intervalMs: 1000, timeoutMs: 4000 }, 'heartbeat');
+  t.same(topology.heartbeat, { intervalMs: 500, timeoutMs: 2000 }, 'heartbeat');
   t.equal(topology.masters[0]?.model, 'Virtual', 'master model');
   t.equal(topology.trafficNodes[0]?.accepting, true, 'accepting');
   t.same(topology.trafficNodes[0]?.prefixes, [], 'prefixes');

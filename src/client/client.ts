@@ -8,6 +8,7 @@ import { ProtocolError, errorCodeName, type DecodedEnvelope } from '../protocol/
 import { ErrorCode, Role, type atlas } from '../protocol/messages.js';
 import { ControlLink } from './control-link.js';
 import { ClientSession } from './session.js';
+import { TicketRenewals } from './ticket-renewal.js';
 import { waitForChange } from './wait.js';
 import type { ConnectionReport, SessionLinkDeps, StreamReport } from './session-link.js';
 
@@ -59,6 +60,7 @@ export class Client extends EventEmitter<ClientEvents> {
   session: ClientSession | undefined;
   queue: atlas.IQueueEntry[] = [];
   private readonly control: ControlLink;
+  private readonly renewals: TicketRenewals;
   private pendingIssue: string | undefined;
   private acceptInFlight = false;
   /** When the pending AcceptRequest was sent; a representative's first-frame latency counts from it. */
@@ -70,6 +72,7 @@ export class Client extends EventEmitter<ClientEvents> {
     this.clientId = `${config.name}-${randomBytes(4).toString('hex')}`;
     if (config.role === 'customer' && config.auto.requestSupport === true) this.pendingIssue = config.auto.issue ?? DEFAULT_ISSUE;
     this.control = new ControlLink({ logger: deps.logger.child({ peer: config.site.host }), connect: deps.connectControl, hello: () => this.hello() });
+    this.renewals = new TicketRenewals((message) => this.control.send(message));
     this.control.on('welcome', (welcome) => this.onWelcome(welcome));
     this.control.on('message', (envelope) => this.onControlMessage(envelope));
     this.control.on('down', (reason) => {
@@ -229,6 +232,11 @@ export class Client extends EventEmitter<ClientEvents> {
       case 'sessionEnded':
         this.onSessionEnded(envelope.sessionEnded as atlas.SessionEnded);
         break;
+      case 'ticketGrant':
+        if (!this.renewals.accept(envelope.ticketGrant as atlas.TicketGrant)) {
+          this.deps.logger.debug({ session: envelope.ticketGrant?.sessionId }, 'TicketGrant that no connection waits for, ignored');
+        }
+        break;
       case 'peerSignal':
         this.declinePeerSignal(envelope.peerSignal as atlas.PeerSignal);
         break;
@@ -249,7 +257,8 @@ export class Client extends EventEmitter<ClientEvents> {
     this.pendingIssue = undefined;
     const requestedAtMs = this.acceptInFlight ? this.acceptSentAtMs : undefined;
     this.acceptInFlight = false;
-    const session = new ClientSession({ logger: this.deps.logger, ...this.deps.session }, {
+    const renewTicket = (assignment: atlas.IAssignment): Promise<atlas.IAssignment> => this.renewals.request(start.sessionId, assignment);
+    const session = new ClientSession({ logger: this.deps.logger, renewTicket, ...this.deps.session }, {
       requestedAtMs,
       sessionId: start.sessionId,
       clientId: this.clientId,
@@ -297,6 +306,7 @@ export class Client extends EventEmitter<ClientEvents> {
       return;
     }
     session.end(ended.reason || 'ended by the master');
+    this.renewals.rejectAll(`session ${session.id} ended`);
     this.deps.report('session-ended', { sessionId: session.id, reason: session.endedReason });
     this.autoAccept();
   }

@@ -16,7 +16,7 @@ export const DEFAULT_SESSION_RETRY_BACKOFF: BackoffOptions = { initialDelayMs: 2
 /** Time allowed for a traffic node to reply to SessionJoin with SessionJoined. */
 export const DEFAULT_JOIN_TIMEOUT_MS = 5000;
 
-/** Refusals that another attempt with the same ticket cannot fix. */
+/** Refusals that another attempt cannot fix, even with a fresh ticket. */
 const FINAL_ERROR_CODES: ReadonlySet<ErrorCode> = new Set([
   ErrorCode.ERROR_TICKET_INVALID,
   ErrorCode.ERROR_TICKET_EXPIRED,
@@ -42,6 +42,11 @@ export interface SessionLinkDeps {
   connect: (target: SessionTarget) => Promise<Channel>;
   /** Targets to try in order; one entry unless the assignment names an SRV record. */
   resolveTargets: (assignment: atlas.IAssignment) => Promise<SessionTarget[]>;
+  /**
+   * Asks the master for the same assignment with a fresh ticket, because a
+   * node accepts each ticket once. Retries reuse the first ticket when absent.
+   */
+  renewTicket?: (assignment: atlas.IAssignment) => Promise<atlas.IAssignment>;
 }
 
 export interface SessionLinkOptions {
@@ -93,13 +98,22 @@ export interface StreamReport {
 
 class FinalFailure extends Error {}
 
+/** A retry the link scheduled after a failed connection. */
+export interface LinkRetry {
+  attempt: number;
+  maxAttempts: number;
+  delayMs: number;
+  reason: string;
+}
+
 /**
  * One session-channel connection for one Assignment: connects to the traffic
  * node, presents the ticket, then publishes or receives one stream. A failed
  * connection is retried on the same node with capped, jittered backoff up to
- * `retryAttempts` times; then the link reports 'failed' with the reason.
+ * `retryAttempts` times, each time with a fresh ticket from the master. Then
+ * the link reports 'failed' with the reason.
  */
-export class SessionLink extends EventEmitter<{ joined: [string]; 'stream-done': []; failed: [string] }> {
+export class SessionLink extends EventEmitter<{ joined: [string]; 'stream-done': []; failed: [string]; retrying: [LinkRetry] }> {
   readonly kind: LinkKind;
   readonly stream: string;
   readonly direction: 'publish' | 'subscribe';
@@ -115,10 +129,13 @@ export class SessionLink extends EventEmitter<{ joined: [string]; 'stream-done':
   private channel: Channel | undefined;
   private readonly abort = new AbortController();
   private readonly logger: Logger;
+  /** The assignment of the next attempt; a retry replaces its ticket. */
+  private assignment: atlas.IAssignment;
 
   constructor(private readonly deps: SessionLinkDeps, private readonly options: SessionLinkOptions) {
     super();
     const assignment = options.assignment;
+    this.assignment = assignment;
     this.kind = assignment.kind === 'cross' ? 'cross' : 'home';
     this.stream = assignment.stream ?? '';
     this.direction = assignment.direction === StreamDirection.DIRECTION_PUBLISH ? 'publish' : 'subscribe';
@@ -194,6 +211,8 @@ export class SessionLink extends EventEmitter<{ joined: [string]; 'stream-done':
       let final: boolean;
       try {
         this.state = 'connecting';
+        if (attempt > 0) await this.renewTicket();
+        if (this.abort.signal.aborted) return;
         const outcome = await this.connectOnce();
         if (outcome.joined) attempt = 0;
         if (this.abort.signal.aborted) return;
@@ -219,7 +238,18 @@ export class SessionLink extends EventEmitter<{ joined: [string]; 'stream-done':
       const delayMs = backoffDelayMs(attempt, this.options.retryBackoff ?? DEFAULT_SESSION_RETRY_BACKOFF);
       this.state = 'retrying';
       this.logger.warn({ attempt, maxAttempts, delayMs, reason }, 'session connection failed, retrying the same node');
+      this.emit('retrying', { attempt, maxAttempts, delayMs, reason });
       await sleep(delayMs, this.abort.signal);
+    }
+  }
+
+  /** Replaces the ticket of the next attempt with a fresh one from the master, when the client can ask for one. */
+  private async renewTicket(): Promise<void> {
+    if (this.deps.renewTicket === undefined) return;
+    try {
+      this.assignment = await this.deps.renewTicket(this.assignment);
+    } catch (error) {
+      throw new Error(`fresh ticket for ${this.stream} not obtained: ${errorMessage(error)}`, { cause: error });
     }
   }
 
@@ -232,7 +262,7 @@ export class SessionLink extends EventEmitter<{ joined: [string]; 'stream-done':
 
   /** Connects to the first target that accepts, then serves the connection until it closes. */
   private async connectOnce(): Promise<{ joined: boolean; reason: string; final: boolean }> {
-    const targets = await this.deps.resolveTargets(this.options.assignment);
+    const targets = await this.deps.resolveTargets(this.assignment);
     if (targets.length === 0) throw new FinalFailure(`no target to connect to for stream ${this.stream}`);
     const channel = await this.connectFirst(targets);
     if (this.abort.signal.aborted) {
@@ -286,7 +316,7 @@ export class SessionLink extends EventEmitter<{ joined: [string]; 'stream-done':
       this.handleStreamMessage(envelope);
     });
 
-    channel.send({ sessionJoin: { ticket: this.options.assignment.ticket, clientId: this.options.clientId } });
+    channel.send({ sessionJoin: { ticket: this.assignment.ticket, clientId: this.options.clientId } });
 
     return new Promise((resolve) => {
       channel.once('close', (close) => {

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../logging/logger.js';
 import type { FrameSettings } from '../config/client-config.js';
 import type { atlas } from '../protocol/messages.js';
-import { SessionLink, type SessionLinkDeps } from './session-link.js';
+import { SessionLink, type LinkRetry, type SessionLinkDeps } from './session-link.js';
 
 export interface ClientSessionOptions {
   /** When this client requested the session (a representative's AcceptRequest); SessionStart's arrival when absent. */
@@ -20,6 +20,7 @@ type SessionEvents = {
   joined: [SessionLink];
   'stream-done': [SessionLink];
   'link-failed': [SessionLink, string];
+  'link-retrying': [SessionLink, LinkRetry];
 };
 
 /**
@@ -60,6 +61,7 @@ export class ClientSession extends EventEmitter<SessionEvents> {
     link.on('joined', () => this.emit('joined', link));
     link.on('stream-done', () => this.emit('stream-done', link));
     link.on('failed', (reason) => this.emit('link-failed', link, reason));
+    link.on('retrying', (retry) => this.emit('link-retrying', link, retry));
     this.links.push(link);
     this.logger.info({ kind: link.kind, trafficNode: link.node, host: link.host, port: link.port, stream: link.stream, direction: link.direction, reason: assignment.reason?.text ?? '' }, 'opening session connection');
     link.start();
@@ -88,6 +90,9 @@ export class ClientSession extends EventEmitter<SessionEvents> {
     this.on('link-failed', (link, reason) => {
       report('session-connection-failed', { sessionId: this.id, kind: link.kind, node: link.node, stream: link.stream, reason });
       onChange();
+    });
+    this.on('link-retrying', (link, retry) => {
+      report('session-connection-retry', { sessionId: this.id, kind: link.kind, node: link.node, stream: link.stream, ...retry });
     });
   }
 

@@ -10,7 +10,7 @@ import type { Topology } from './topology.js';
 export const DEFAULT_TOPOLOGY: Topology = {
   clusterName: 'atlas-demo',
   method: 'random',
-  heartbeat: { intervalMs: 1000, timeoutMs: 4000 },
+  heartbeat: { intervalMs: 500, timeoutMs: 2000 },
   masters: [
     { name: 'master1', model: 'B400' },
     { name: 'master2', model: 'B400' },

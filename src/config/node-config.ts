@@ -8,6 +8,11 @@ export interface Endpoint {
   host: string;
   address: string;
   port: number;
+  /**
+   * Port the process itself binds when a fault layer proxy listens on `port`
+   * in its place and forwards to this one; `port` when absent.
+   */
+  listenPort?: number;
 }
 
 /** The admin account of an appliance's admin HTTPS API. */
@@ -121,6 +126,15 @@ function validateEndpoint(endpoint: Endpoint | undefined, field: string, fail: (
   if (typeof endpoint?.host !== 'string' || isIP(endpoint.host) !== 0) fail(`${field}.host`, `is ${JSON.stringify(endpoint?.host)}; expected a hostname, not an IP address`);
   if (!isLoopback(endpoint?.address)) fail(`${field}.address`, `is ${JSON.stringify(endpoint?.address)}; expected an address in 127.0.0.0/8`);
   if (!Number.isInteger(endpoint?.port) || (endpoint?.port ?? 0) < 1 || (endpoint?.port ?? 0) > 65535) fail(`${field}.port`, `is ${JSON.stringify(endpoint?.port)}; expected 1-65535`);
+  const listenPort = endpoint?.listenPort;
+  if (listenPort !== undefined && (!Number.isInteger(listenPort) || listenPort < 1 || listenPort > 65535 || listenPort === endpoint?.port)) {
+    fail(`${field}.listenPort`, `is ${JSON.stringify(listenPort)}; expected 1-65535 and not ${field}.port, or no listenPort to bind ${field}.port itself`);
+  }
+}
+
+/** Port a process binds for an endpoint: the hidden port behind the fault layer, else the advertised one. */
+export function bindPort(endpoint: Endpoint): number {
+  return endpoint.listenPort ?? endpoint.port;
 }
 
 /** True for IPv4 loopback addresses (127.0.0.0/8) and ::1. */

@@ -106,7 +106,7 @@ class ProblemList {
 
 /**
  * Validates a parsed topology and fills in defaults: method random, heartbeat
- * 1000/4000 ms, model Virtual, accepting true, no prefixes, SRV priority 10 and
+ * 500/2000 ms, model Virtual, accepting true, no prefixes, SRV priority 10 and
  * weight 100, no clients, 300 frames of 16 KiB every 5 ms, no public STUN server. Throws TopologyError
  * listing every invalid field with its value and the fix.
  */

@@ -8,6 +8,7 @@ import type { ClientSpec, FramesSpec, Topology } from '../config/topology.js';
 import type { DnsProcessConfig } from '../dns/dns-config.js';
 import type { ZoneDefinition } from '../dns/zone.js';
 import { HOST_OCTETS, MAX_TRAFFIC_NODES, type AddressBlock } from './address-block.js';
+import type { HiddenPorts } from './hidden-ports.js';
 import type { PortPlan } from './ports.js';
 import type { RunFolder } from './run-folder.js';
 
@@ -26,7 +27,8 @@ export interface PlannedNode {
 
 /** Every process of a cluster before it starts, with the files the launcher writes for it. */
 export interface ClusterPlan {
-  dns: { configFile: string; config: DnsProcessConfig };
+  /** `service` is the address and port clients query; the server binds `config.port`, hidden behind the fault layer when there is one. */
+  dns: { configFile: string; config: DnsProcessConfig; service: { address: string; port: number } };
   master: PlannedNode;
   /** Backup master of the failover pair (masters[1] of the topology), if any. */
   backup?: PlannedNode;
@@ -41,6 +43,8 @@ export interface PlanInputs {
   ports: PortPlan;
   folder: RunFolder;
   certsDir: string;
+  /** Ports the servers bind behind the fault layer; absent when the cluster runs without one. */
+  hiddenPorts?: HiddenPorts;
 }
 
 /** Addresses of the appliances in a block, in topology order, masters first; used to check ports before planning. */
@@ -55,7 +59,7 @@ export function applianceAddresses(topology: Topology, block: AddressBlock): str
  * the DNS zone, and the config of every process.
  */
 export function planCluster(inputs: PlanInputs): ClusterPlan {
-  const { topology, block, ports, folder } = inputs;
+  const { topology, block, ports, folder, hiddenPorts } = inputs;
   if (topology.trafficNodes.length > MAX_TRAFFIC_NODES) {
     throw new Error(`trafficNodes lists ${topology.trafficNodes.length} nodes; one cluster supports at most ${MAX_TRAFFIC_NODES}; split them into several clusters`);
   }
@@ -78,7 +82,7 @@ export function planCluster(inputs: PlanInputs): ClusterPlan {
         role: 'traffic',
         name: spec.name,
         model: spec.model,
-        ...endpoints(spec.name, address, ports),
+        ...endpoints(spec.name, address, ports, hiddenPorts),
         ...shared,
         dataDir: folder.dataDir(spec.name),
         logFile: folder.logFile(spec.name),
@@ -97,7 +101,7 @@ export function planCluster(inputs: PlanInputs): ClusterPlan {
       role: 'master',
       name: masterSpec.name,
       model: masterSpec.model,
-      ...endpoints(masterSpec.name, masterAddress, ports),
+      ...endpoints(masterSpec.name, masterAddress, ports, hiddenPorts),
       ...shared,
       dataDir: folder.dataDir(masterSpec.name),
       logFile: folder.logFile(masterSpec.name),
@@ -105,14 +109,16 @@ export function planCluster(inputs: PlanInputs): ClusterPlan {
     },
   };
 
-  const backup = planBackup(topology, master, block.address(HOST_OCTETS.backup), ports, folder);
+  const backup = planBackup(topology, master, block.address(HOST_OCTETS.backup), ports, folder, hiddenPorts);
   const zone = buildZone(dnsAddress, master, backup === undefined ? trafficNodes : [backup, ...trafficNodes], topology.publicStun ? block.address(HOST_OCTETS.stun) : undefined);
-  // The DNS claim channel listens on the internal port of the DNS server's own address.
-  const claim = backup === undefined ? {} : { claim: { port: ports.internal, pskFile: folder.pskFile, certsDir: inputs.certsDir, heartbeat: topology.heartbeat } };
+  // The DNS claim channel listens on the internal port of the DNS server's own address
+  // (the hidden internal port behind the fault layer, whose proxy takes the internal port).
+  const claim = backup === undefined ? {} : { claim: { port: hiddenPorts?.internal ?? ports.internal, pskFile: folder.pskFile, certsDir: inputs.certsDir, heartbeat: topology.heartbeat } };
   return {
     dns: {
       configFile: folder.configFile(DNS_PROCESS_NAME),
-      config: { name: DNS_PROCESS_NAME, address: dnsAddress, port: ports.dns, zone, logFile: folder.logFile(DNS_PROCESS_NAME), ...claim },
+      service: shared.dns,
+      config: { name: DNS_PROCESS_NAME, address: dnsAddress, port: hiddenPorts?.dns ?? ports.dns, zone, logFile: folder.logFile(DNS_PROCESS_NAME), ...claim },
     },
     master,
     ...(backup === undefined ? {} : { backup }),
@@ -154,11 +160,11 @@ export function clusterBlueprint(plan: ClusterPlan, topology: Topology): Cluster
  * the two masters a failover pair: each names the other as its peer, and
  * both hold the site hostname through the DNS claim channel.
  */
-function planBackup(topology: Topology, master: PlannedNode, address: string, ports: PortPlan, folder: RunFolder): PlannedNode | undefined {
+function planBackup(topology: Topology, master: PlannedNode, address: string, ports: PortPlan, folder: RunFolder, hidden?: HiddenPorts): PlannedNode | undefined {
   const spec = topology.masters[1];
   if (spec === undefined) return undefined;
   const dnsClaim = { address: master.config.dns.address, port: ports.internal };
-  const own = endpoints(spec.name, address, ports);
+  const own = endpoints(spec.name, address, ports, hidden);
   master.config.failover = { initialRole: 'primary', peer: { name: spec.name, public: own.public, internal: own.internal }, dnsClaim };
   return {
     name: spec.name,
@@ -176,9 +182,13 @@ function planBackup(topology: Topology, master: PlannedNode, address: string, po
   };
 }
 
-function endpoints(name: string, address: string, ports: PortPlan): Pick<NodeProcessConfig, 'public' | 'internal'> {
+function endpoints(name: string, address: string, ports: PortPlan, hidden?: HiddenPorts): Pick<NodeProcessConfig, 'public' | 'internal'> {
   const host = nodeHostname(name);
-  return { public: { host, address, port: ports.public }, internal: { host, address, port: ports.internal } };
+  if (hidden === undefined) return { public: { host, address, port: ports.public }, internal: { host, address, port: ports.internal } };
+  return {
+    public: { host, address, port: ports.public, listenPort: hidden.public },
+    internal: { host, address, port: ports.internal, listenPort: hidden.internal },
+  };
 }
 
 /** Builds the zone: the site hostname points to the master, every node hostname to its own address. */

@@ -8,7 +8,7 @@ import { createAdminCredentials, type AdminCredentials } from '../admin/credenti
 import type { ClusterInfo, ClusterProcessInfo } from '../config/cluster-info.js';
 import { DEFAULT_TOPOLOGY } from '../config/default-topology.js';
 import { writeRandomSecretFile } from '../config/secret-file.js';
-import type { FramesSpec, Topology } from '../config/topology.js';
+import type { FramesSpec, HeartbeatSpec, Topology } from '../config/topology.js';
 import { validateClientSpec, validateTopology } from '../config/topology-validation.js';
 import { nodeHostname } from '../config/constants.js';
 import { createLogger, type Logger } from '../logging/logger.js';
@@ -18,6 +18,10 @@ import { errorMessage } from '../util/errors.js';
 import { writeApiAccountFile } from './api-account-file.js';
 import { allocateAddressBlock, HOST_OCTETS, type AddressBlock } from './address-block.js';
 import { DEFAULT_READY_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, describeExit, forkChild, stopChildren, type ChildEvent, type ChildExit, type ChildHandle, type ChildSpec } from './child-process.js';
+import { startSession, waitFor, waitForEvent, type EventMatch, type StartedSession, type StartSessionOptions, type WaitOptions } from './cluster-driver.js';
+import { FAULT_LAYER_PROCESS_NAME, FaultLayer } from './fault-layer.js';
+import { chooseHiddenPorts, type HiddenPorts } from './hidden-ports.js';
+import { applyProcessSignal, stopForRestart, type ProcessFault } from './process-faults.js';
 import { applianceAddresses, clientTimezoneEnv, clusterBlueprint, DNS_PROCESS_NAME, STUN_PROCESS_NAME, nodeInfo, planClient, planCluster, type ClientStart, type ClusterPlan, type PlannedNode } from './cluster-plan.js';
 import { findPrimaryMaster, waitForBackup } from './failover-formation.js';
 import { waitForFormation, DEFAULT_FORMATION_TIMEOUT_MS } from './formation.js';
@@ -27,8 +31,10 @@ import { prepareRunFolder, removeRunFolder, type RunFolder } from './run-folder.
 
 /** Time a process gets between SIGTERM and SIGKILL when the cluster closes. */
 export const STOP_GRACE_MS = 8_000;
-/** Name of the launcher's own log file in the run folder's logs/. */
+/** Name of the launcher's own log file in the run folder's logs/, and of the launcher in timeline events. */
 export const LAUNCHER_LOG_NAME = 'launcher';
+/** Timeline events a cluster keeps for `events`; older ones are dropped first. */
+export const MAX_KEPT_EVENTS = 10_000;
 
 export interface StartClusterOptions {
   /** Topology object or parsed JSON; validated and completed with defaults. The default cluster when absent. */
@@ -48,6 +54,14 @@ export interface StartClusterOptions {
   standardPorts?: boolean;
   /** Certificate folder; certs/ at the project root when absent. */
   certsDir?: string;
+  /** Heartbeat settings that override the topology's, such as { intervalMs: 250, timeoutMs: 1000 }. */
+  heartbeat?: Partial<HeartbeatSpec>;
+  /**
+   * Front every server's listeners with the userspace fault layer (default
+   * true), so link faults can be applied. False connects clients straight to
+   * the servers and makes `faults.link()` throw.
+   */
+  faultLayer?: boolean;
   readyTimeoutMs?: number;
   formationTimeoutMs?: number;
 }
@@ -62,6 +76,8 @@ export interface UnexpectedExit {
   name: string;
   role: string;
   status: ChildExit;
+  /** The process fault that made it exit (kill, stop, restart), when a caller asked for one. */
+  fault?: ProcessFault;
 }
 
 /**
@@ -74,6 +90,8 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
   readonly nodes = new Map<string, ChildHandle>();
   /** Clients by name, in start order. */
   readonly clients = new Map<string, ChildHandle>();
+  /** Timeline events of every process and of the launcher, oldest first, at most MAX_KEPT_EVENTS. */
+  readonly events: ChildEvent[] = [];
   readonly warnings: string[];
   ports: PortPlan | undefined;
   plan: ClusterPlan | undefined;
@@ -90,6 +108,11 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
   private adminClient: AdminClient | undefined;
   private readonly nodeInfos: ClusterProcessInfo[] = [];
   private readonly clientInfos: ClusterProcessInfo[] = [];
+  /** Start arguments of each process, so restart() starts it the same way. */
+  private readonly specs = new Map<string, Omit<ChildSpec, 'cliPath'>>();
+  /** Process fault requested per PID, so its exit is reported with the cause. */
+  private readonly requestedExits = new Map<number, ProcessFault>();
+  private faultLayer: FaultLayer | undefined;
 
   constructor(
     readonly topology: Topology,
@@ -113,6 +136,12 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     return this.block?.lockFile;
   }
 
+  /** Link faults: add with `faults.link({ a, b, kind, ... })`, remove with `faults.heal(id?)`. */
+  get faults(): FaultLayer {
+    if (this.faultLayer === undefined) throw new Error('the cluster has not started yet; await startCluster() first');
+    return this.faultLayer;
+  }
+
   /** Contents of cluster.json as last written. */
   get info(): ClusterInfo {
     const plan = this.requirePlan();
@@ -121,7 +150,7 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
       seed: this.seed,
       runDir: this.folder.dir,
       site: plan.site,
-      dns: { address: plan.dns.config.address, port: plan.dns.config.port },
+      dns: plan.dns.service,
       certsDir: this.certsDir,
       heartbeat: this.topology.heartbeat,
       frames: this.topology.frames,
@@ -154,6 +183,84 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     const node = [plan.master, ...(plan.backup === undefined ? [] : [plan.backup]), ...plan.trafficNodes].find((candidate) => candidate.name === name);
     if (node === undefined) throw new Error(`no appliance named "${name}" in this cluster`);
     return this.adminClientFor(node.config.public.host, node.config.public.port);
+  }
+
+  /** Records an event of the launcher (or of `source`, such as an experiment) in the timeline and emits it. */
+  report(event: string, data: Record<string, unknown> = {}, source = LAUNCHER_LOG_NAME): void {
+    this.record({ name: source, event, atMs: Date.now(), data });
+  }
+
+  /** Sends SIGKILL and waits for the exit. */
+  kill(name: string): Promise<void> {
+    return this.processFault(name, 'kill');
+  }
+
+  /** Sends SIGTERM (a clean shutdown) and waits for the exit. */
+  stop(name: string): Promise<void> {
+    return this.processFault(name, 'stop');
+  }
+
+  /** Sends SIGSTOP: the process keeps its sockets but runs no code until resume(). */
+  pause(name: string): Promise<void> {
+    return this.processFault(name, 'pause');
+  }
+
+  /** Sends SIGCONT to a paused process. */
+  resume(name: string): Promise<void> {
+    return this.processFault(name, 'resume');
+  }
+
+  /** Applies one process fault by name; restart keeps the process's identity and data folder. */
+  async processFault(name: string, fault: ProcessFault): Promise<void> {
+    if (fault === 'restart') {
+      await this.restart(name);
+      return;
+    }
+    const handle = this.process(name);
+    this.requestedExits.set(handle.pid, fault);
+    this.report(fault, { process: name, pid: handle.pid });
+    await applyProcessSignal(handle, fault, this.logger);
+  }
+
+  /**
+   * Stops a process (SIGTERM, or SIGKILL with `hard`) if it runs, then starts
+   * it again with the same arguments and config file, so a node keeps its
+   * GUID and data folder. Resolves with the new handle once it is ready.
+   */
+  async restart(name: string, options: { hard?: boolean } = {}): Promise<ChildHandle> {
+    const old = this.process(name);
+    const spec = this.specs.get(name);
+    if (spec === undefined) throw new Error(`${name} has no recorded start arguments; it cannot be restarted`);
+    this.requestedExits.set(old.pid, 'restart');
+    this.report('restart', { process: name, pid: old.pid, hard: options.hard === true });
+    await stopForRestart(old, STOP_GRACE_MS, options.hard === true);
+    const handle = await this.launch(this.nodes.has(name) ? this.nodes : this.clients, spec);
+    for (const info of [...this.nodeInfos, ...this.clientInfos]) {
+      if (info.name === name) info.pid = handle.pid;
+    }
+    await this.writeClusterInfo();
+    this.report('restarted', { process: name, pid: handle.pid });
+    return handle;
+  }
+
+  /** Starts a support session between a customer and a representative client; resolves once both are in it. */
+  startSession(options: StartSessionOptions): Promise<StartedSession> {
+    return startSession(this, options);
+  }
+
+  /** Calls `check` until it returns a value other than undefined, null or false, or throws after the deadline. */
+  waitFor<T>(check: () => T | undefined | null | false | Promise<T | undefined | null | false>, options?: WaitOptions): Promise<T> {
+    return waitFor(check, options);
+  }
+
+  /** Resolves with the first matching timeline event at or after `sinceMs` (default now), or throws after the deadline. */
+  waitForEvent(match: EventMatch, options?: { timeoutMs?: number; sinceMs?: number }): Promise<ChildEvent> {
+    return waitForEvent(this, match, options);
+  }
+
+  /** Clients connected to a process: every online client for the master, clients in sessions through it for a traffic node. */
+  async connectedClients(name = this.topology.masters[0]?.name ?? ''): Promise<unknown[]> {
+    return (await this.request(name, 'connected-clients')) as unknown[];
   }
 
   /** Sends a request to a node or client over IPC, such as request('master1', 'status'). */
@@ -193,7 +300,7 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     const plan = this.requirePlan();
     const config = planClient({ ...start, ...spec }, {
       site: plan.site,
-      dns: { address: plan.dns.config.address, port: plan.dns.config.port },
+      dns: plan.dns.service,
       certsDir: this.certsDir,
       heartbeat: this.topology.heartbeat,
       frames: this.topology.frames,
@@ -202,6 +309,7 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     const configFile = this.folder.configFile(spec.name);
     await writeJson(configFile, config);
 
+    this.faults.register(spec.name, spec.address);
     const handle = await this.launch(this.clients, {
       name: spec.name,
       role: spec.role,
@@ -228,8 +336,11 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
 
   private async stopAll(): Promise<void> {
     this.adminClient?.close();
+    // A paused process handles SIGTERM only once it runs again.
+    for (const handle of [...this.clients.values(), ...this.nodes.values()]) handle.kill('SIGCONT');
     await stopChildren([...this.clients.values()], STOP_GRACE_MS, this.logger);
     await stopChildren([...this.nodes.values()].reverse(), STOP_GRACE_MS, this.logger);
+    if (this.faultLayer?.handle !== undefined) await stopChildren([this.faultLayer.handle], STOP_GRACE_MS, this.logger);
     await this.block?.release();
     this.logger.info('cluster stopped');
   }
@@ -252,15 +363,17 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
 
     const apiAccount = await writeApiAccountFile(this.folder.apiAccountFile);
 
-    const plan = planCluster({ topology: this.topology, seed: this.seed, block: this.block, ports: this.ports, folder: this.folder, certsDir: this.certsDir });
+    const hiddenPorts = await this.startFaultLayer();
+    const plan = planCluster({ topology: this.topology, seed: this.seed, block: this.block, ports: this.ports, folder: this.folder, certsDir: this.certsDir, ...(hiddenPorts === undefined ? {} : { hiddenPorts }) });
     plan.master.config.apiAccounts = [apiAccount];
     this.plan = plan;
     await writeJson(plan.dns.configFile, plan.dns.config);
     const backup = plan.backup === undefined ? [] : [plan.backup];
     for (const node of [...plan.trafficNodes, ...backup, plan.master]) await writeJson(node.configFile, node.config);
 
+    await this.faults.frontDns(DNS_PROCESS_NAME, plan.dns.service, plan.dns.config.port);
     const dns = await this.launch(this.nodes, { name: DNS_PROCESS_NAME, role: 'dns', args: ['dns', '--config', plan.dns.configFile], logFile: plan.dns.config.logFile ?? '' });
-    this.nodeInfos.push({ name: DNS_PROCESS_NAME, role: 'dns', hostname: `${DNS_PROCESS_NAME}.${plan.site.host}`, address: plan.dns.config.address, ports: { dns: plan.dns.config.port }, pid: dns.pid, logFile: dns.logFile });
+    this.nodeInfos.push({ name: DNS_PROCESS_NAME, role: 'dns', hostname: `${DNS_PROCESS_NAME}.${plan.site.host}`, address: plan.dns.config.address, ports: { dns: plan.dns.service.port }, pid: dns.pid, logFile: dns.logFile });
 
     await Promise.all([...[...plan.trafficNodes, ...backup].map((node) => this.launchAppliance(node)), this.topology.publicStun ? this.launchStun() : Promise.resolve()]);
     await this.launchAppliance(plan.master);
@@ -294,8 +407,33 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
   private adminClientFor(host: string, port: number): AdminClient {
     const plan = this.requirePlan();
     if (this.certs === undefined || this.credentials === undefined) throw new Error('the cluster has not started yet; await startCluster() first');
-    const lookup = createClusterLookup({ server: { address: plan.dns.config.address, port: plan.dns.config.port }, logger: this.logger.child({ component: 'dns' }) });
+    const lookup = createClusterLookup({ server: plan.dns.service, logger: this.logger.child({ component: 'dns' }) });
     return new AdminClient({ host, port, ca: this.certs.ca, lookup, credentials: this.credentials });
+  }
+
+  /**
+   * Starts the fault layer process unless the options turn it off, and
+   * chooses the hidden ports the servers bind behind it.
+   */
+  private async startFaultLayer(): Promise<HiddenPorts | undefined> {
+    const report = (event: string, data: Record<string, unknown>): void => this.report(event, data);
+    if (this.options.faultLayer === false) {
+      this.faultLayer = new FaultLayer({ logger: this.logger, handle: undefined, report });
+      return undefined;
+    }
+    const block = this.requireBlock();
+    const ports = this.ports!;
+    const hidden = await chooseHiddenPorts(applianceAddresses(this.topology, block), block.address(HOST_OCTETS.dns), ports);
+    const logFile = this.folder.logFile(FAULT_LAYER_PROCESS_NAME);
+    const handle = forkChild({ name: FAULT_LAYER_PROCESS_NAME, role: 'netfault', cliPath: this.cliPath, args: ['netfault', '--name', FAULT_LAYER_PROCESS_NAME, '--log-file', logFile, '--seed', this.seed], logFile });
+    this.faultLayer = new FaultLayer({ logger: this.logger, handle, report });
+    handle.once('exit', (status) => {
+      if (this.closing === undefined) this.logger.error({ childPid: handle.pid, exit: describeExit(status) }, 'fault layer process exited; connections to servers behind it fail');
+    });
+    // readyTimeoutMs applies to the cluster's own processes; the fault layer gets the default.
+    await handle.waitForReady(DEFAULT_READY_TIMEOUT_MS);
+    this.logger.info({ childPid: handle.pid, hiddenPorts: hidden }, 'fault layer ready');
+    return hidden;
   }
 
   private async launchStun(): Promise<void> {
@@ -308,11 +446,15 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
       args: ['stun', '--address', address, '--port', String(port), '--log-file', logFile, '--name', STUN_PROCESS_NAME],
       logFile,
     });
+    // NOTE: the STUN server is not fronted by the fault layer, because a UDP proxy would change the
+    // client port that STUN reports as the reflexive address. Link faults to it cannot act.
+    this.faults.register(STUN_PROCESS_NAME, address);
     const boundPort = typeof handle.readyInfo.port === 'number' ? handle.readyInfo.port : port;
     this.nodeInfos.push({ name: STUN_PROCESS_NAME, role: 'stun', hostname: nodeHostname(STUN_PROCESS_NAME), address, ports: { stun: boundPort }, pid: handle.pid, logFile });
   }
 
   private async launchAppliance(node: PlannedNode): Promise<void> {
+    await this.faults.frontAppliance(node.name, [node.config.public, node.config.internal]);
     const handle = await this.launch(this.nodes, { name: node.name, role: node.role, args: ['node', '--config', node.configFile], logFile: node.config.logFile ?? '' });
     this.nodeInfos.push(nodeInfo(node, handle.pid));
   }
@@ -321,12 +463,18 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
   private async launch(group: Map<string, ChildHandle>, spec: Omit<ChildSpec, 'cliPath'>): Promise<ChildHandle> {
     const handle = forkChild({ ...spec, cliPath: this.cliPath });
     group.set(spec.name, handle);
+    this.specs.set(spec.name, spec);
     this.logger.info({ process: spec.name, role: spec.role, childPid: handle.pid, args: spec.args }, 'process started');
-    handle.on('event', (event) => this.emit('event', event));
+    handle.on('event', (event) => this.record(event));
     handle.once('exit', (status) => {
       if (this.closing !== undefined) return;
-      this.logger.warn({ process: spec.name, role: spec.role, childPid: handle.pid, exit: describeExit(status) }, 'process exited unexpectedly');
-      this.emit('exit', { name: spec.name, role: spec.role, status });
+      const fault = this.requestedExits.get(handle.pid);
+      this.requestedExits.delete(handle.pid);
+      const fields = { process: spec.name, role: spec.role, childPid: handle.pid, exit: describeExit(status) };
+      if (fault === undefined) this.logger.warn(fields, 'process exited unexpectedly');
+      else this.logger.info({ ...fields, fault }, 'process exited after a process fault');
+      this.report('exited', { process: spec.name, pid: handle.pid, exit: describeExit(status), ...(fault === undefined ? {} : { fault }) });
+      this.emit('exit', { name: spec.name, role: spec.role, status, ...(fault === undefined ? {} : { fault }) });
     });
     await handle.waitForReady(this.options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
     this.logger.info({ process: spec.name, info: handle.readyInfo }, 'process ready');
@@ -337,6 +485,12 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
   private sortedNodeInfos(): ClusterProcessInfo[] {
     const order = [DNS_PROCESS_NAME, STUN_PROCESS_NAME, ...this.topology.masters.map((node) => node.name), ...this.topology.trafficNodes.map((node) => node.name)];
     return [...this.nodeInfos].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+  }
+
+  private record(event: ChildEvent): void {
+    this.events.push(event);
+    if (this.events.length > MAX_KEPT_EVENTS) this.events.splice(0, this.events.length - MAX_KEPT_EVENTS);
+    this.emit('event', event);
   }
 
   private async writeClusterInfo(): Promise<void> {
@@ -368,8 +522,8 @@ async function writeJson(file: string, value: unknown): Promise<void> {
 export async function startCluster(options: StartClusterOptions = {}): Promise<Cluster> {
   const cliPath = assertCliBuilt();
   const { topology: validated, warnings } = validateTopology(options.topology ?? DEFAULT_TOPOLOGY, 'topology');
-  const topology: Topology = { ...validated, frames: { ...validated.frames, ...options.frames } };
-  if (options.frames !== undefined) validateTopology({ ...topology }, 'frames option');
+  const topology: Topology = { ...validated, frames: { ...validated.frames, ...options.frames }, heartbeat: { ...validated.heartbeat, ...options.heartbeat } };
+  if (options.frames !== undefined || options.heartbeat !== undefined) validateTopology({ ...topology }, 'frames and heartbeat options');
   const seed = options.seed ?? topology.seed ?? randomBytes(4).toString('hex');
 
   const folder = await prepareRunFolder(options.runDir);

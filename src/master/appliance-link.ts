@@ -493,6 +493,8 @@ export class ApplianceLink {
         ? new LinkUnavailableError(ErrorCode.ERROR_NODE_UNREACHABLE, `appliance link closed before the node came online (${closeText})`)
         : new LinkUnavailableError(problem.code, problem.message));
     }
+    const side = close.local ? 'closed by the master' : 'closed by the node';
+    this.state.offlineReason = close.reason === '' ? `appliance link ${side} with code ${close.code}` : `appliance link ${side}: ${close.reason}`;
     const fields = { code: close.code, reason: close.reason, local: close.local };
     if (wasOnline && this.stopped) {
       this.deps.logger.info(fields, 'appliance link closed, master stopping');

@@ -195,6 +195,9 @@ export class ControlChannelServer {
       case 'pathReport':
         broker.recordPath(client, envelope.pathReport!);
         return;
+      case 'ticketRequest':
+        broker.renewTicket(client, envelope.ticketRequest!);
+        return;
       default:
         throw new ProtocolError(ErrorCode.ERROR_UNEXPECTED_MESSAGE, `${envelope.body} is not a control channel message`);
     }

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { SITE_HOSTNAME, nodeHostname } from '../config/constants.js';
-import type { MasterFailoverConfig, NodeProcessConfig } from '../config/node-config.js';
+import { bindPort, type MasterFailoverConfig, type NodeProcessConfig } from '../config/node-config.js';
 import { readSecretFile } from '../config/secret-file.js';
 import { DnsClaimClient } from '../dns/claim-client.js';
 import { createLogger, type Logger } from '../logging/logger.js';
@@ -120,7 +120,7 @@ async function startFailoverMaster(context: MasterContext, failover: MasterFailo
   keys.on('change', () => endpoint.closeAll('pre-shared key changed'));
   const internal = new WsServer({ logger }, {
     host: config.internal.address,
-    port: config.internal.port,
+    port: bindPort(config.internal),
     tls: { cert: certs.cert, key: certs.key },
     paths: { [APPLIANCE_PATH]: (ws) => endpoint.accept(ws) },
   });

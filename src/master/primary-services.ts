@@ -1,12 +1,13 @@
 import type { LookupFunction } from 'node:net';
 import { createAdminRouter } from '../admin/admin-router.js';
 import { mountSecurityRoutes } from '../admin/security-routes.js';
-import type { NodeProcessConfig } from '../config/node-config.js';
+import { bindPort, type NodeProcessConfig } from '../config/node-config.js';
 import type { Logger } from '../logging/logger.js';
 import type { ClusterCerts } from '../net/certs.js';
 import type { HttpReply, RequestContext } from '../net/http/router.js';
 import type { atlas } from '../protocol/messages.js';
 import type { PreSharedKeyStore } from '../storage/pre-shared-key-store.js';
+import { reportEvent } from '../util/ipc.js';
 import { ApplianceLinks } from './appliance-links.js';
 import { ClientRegistry } from './client-registry.js';
 import { ClusterAdmin, randomSessionKey, readSessionKey } from './cluster-admin.js';
@@ -16,6 +17,7 @@ import { ControlChannelServer } from './control-channel.js';
 import type { PeerMaster } from './failover-state.js';
 import { mountClusterRoutes } from './http/cluster-routes.js';
 import { describeReplication, MasterMembership, REPLICATION_HEADER } from './master-membership.js';
+import { watchNodeFailures } from './node-failures.js';
 import { NodeSelection } from './node-selection.js';
 import { ReplicationLink, type FlushResult, type ReplicationLinkStatus } from './replication-link.js';
 import { SessionBroker } from './session-broker.js';
@@ -95,7 +97,8 @@ export class PrimaryServices {
     const selection = new NodeSelection({ logger: logger.child({ component: 'chooser' }) }, { config: synced(), seed: settings.seed });
     const registry = new ClientRegistry();
     const queue = new SupportQueue();
-    const broker = new SessionBroker({ logger, registry, selection, config: synced });
+    const report = (event: string, data: Record<string, unknown>): void => reportEvent(config.name, event, data);
+    const broker = new SessionBroker({ logger, registry, selection, config: synced, report });
 
     const links: ApplianceLinks = new ApplianceLinks(
       {
@@ -115,6 +118,7 @@ export class PrimaryServices {
       { members: synced().members.filter((member) => member.role === 'traffic'), localAddress: config.internal.address, heartbeat: config.heartbeat },
     );
     links.on('change', (state) => selection.update(state));
+    watchNodeFailures({ logger, links, broker, report });
     const failoverRole = options.peer === undefined ? 'none' : 'primary';
     const commandApi = await createMasterCommandApi({ logger, registry, broker, links, syncedConfig: synced, failoverRole: () => failoverRole }, config, guid);
 
@@ -156,7 +160,7 @@ export class PrimaryServices {
       },
       {
         address: config.public.address,
-        port: config.public.port,
+        port: bindPort(config.public),
         tls: { cert: context.certs.cert, key: context.certs.key },
         heartbeat: config.heartbeat,
         // The command API and the OAuth token endpoint take their own paths; the admin router gets the rest.

@@ -44,6 +44,8 @@ export interface SessionBrokerDeps {
   selection: NodeSelection;
   /** Last synced configuration: node public addresses and the session key. */
   config: () => ClusterConfig;
+  /** Sends a timeline event to the launcher (session started or ended). */
+  report?: (event: string, data: Record<string, unknown>) => void;
 }
 
 export interface SessionBrokerOptions {
@@ -136,6 +138,7 @@ export class SessionBroker {
       sessionStart: { sessionId: id, peerClientId: customer.clientId, peerDisplayName: customer.displayName, assignments: representativeAssignments },
     });
     logger.info({ customer: customer.clientId, customerNode: session.customerNode, representative: representative.clientId, representativeNode: session.representativeNode }, 'session started');
+    this.deps.report?.('session-started', { sessionId: id, customer: customer.clientId, customerNode: session.customerNode, representative: representative.clientId, representativeNode: session.representativeNode });
     return session;
   }
 
@@ -170,6 +173,62 @@ export class SessionBroker {
     this.end(session, `the ${roleName(client.role)} ${client.displayName || client.clientId} disconnected (${cause})`);
   }
 
+  /**
+   * Ends every session with a connection through `node`, because a traffic
+   * node that went offline took their streams with it; they must be
+   * restarted. Returns the ids of the sessions ended.
+   */
+  endSessionsThrough(node: string, reason: string): string[] {
+    const affected = this.list().filter((session) => sessionNodes(session).has(node));
+    for (const session of affected) this.end(session, reason);
+    return affected.map((session) => session.id);
+  }
+
+  /**
+   * Replies to a participant's TicketRequest with the same assignment and a
+   * fresh ticket, so it can reconnect to the same traffic node. A session that
+   * ended gets SessionEnded; a connection the session does not have gets an
+   * Error envelope, and the control channel stays open either way.
+   */
+  renewTicket(client: ConnectedClient, request: atlas.ITicketRequest): void {
+    const sessionId = request.sessionId ?? '';
+    const session = this.requireParticipant(client, sessionId);
+    if (session === undefined) return;
+    const direction = request.direction === StreamDirection.DIRECTION_PUBLISH ? 'publish' : 'subscribe';
+    const connection = (session.connections.get(client.clientId) ?? []).find((candidate) => candidate.stream === request.stream && candidate.direction === direction);
+    const config = this.deps.config();
+    const member = connection === undefined ? undefined : config.members.find((candidate) => candidate.name === connection.node);
+    if (connection === undefined || member === undefined) {
+      const message = `session ${sessionId} has no ${request.stream ?? ''} ${direction} connection on a configured traffic node for this client; nothing to renew`;
+      client.logger.warn({ session: sessionId, stream: request.stream, direction, node: connection?.node }, 'ticket request for an unknown connection');
+      client.channel.send({ error: { code: ErrorCode.ERROR_NOT_FOUND, message } });
+      return;
+    }
+
+    const wireDirection = direction === 'publish' ? StreamDirection.DIRECTION_PUBLISH : StreamDirection.DIRECTION_SUBSCRIBE;
+    const ticket = issueTicket(
+      config.sessionKey,
+      { sessionId, participantId: client.clientId, role: client.role, stream: connection.stream, direction: wireDirection, node: connection.node, reason: connection.reason },
+      Date.now(),
+      this.ticketTtlMs,
+    );
+    // The connection keeps the reason of the first choice; its method is not stored, so only the text goes back.
+    const assignment: IAssignment = {
+      kind: connection.kind,
+      node: connection.node,
+      host: member.publicHost,
+      port: member.publicPort,
+      stream: connection.stream,
+      direction: wireDirection,
+      ticket,
+      reason: { method: '', prefix: '', prefixLength: 0, candidates: 0, tied: 0, text: connection.reason },
+      srvName: '',
+      tlsName: member.publicHost,
+    };
+    client.channel.send({ ticketGrant: { sessionId, assignment } });
+    session.logger.info({ peer: client.clientId, stream: connection.stream, node: connection.node }, 'fresh ticket issued for a reconnect');
+  }
+
   /** Sends SessionEnded to both participants and removes the session. */
   end(session: SessionRecord, reason: string): void {
     if (!this.sessions.delete(session.id)) return;
@@ -181,6 +240,7 @@ export class SessionBroker {
       client.channel.send({ sessionEnded: { sessionId: session.id, reason } });
     }
     session.logger.info({ reason, durationMs: Date.now() - session.startedAtMs }, 'session ended');
+    this.deps.report?.('session-ended', { sessionId: session.id, reason, nodes: [...sessionNodes(session)] });
   }
 
   /** Relays peer-to-peer signalling to the other participant, stamping the sender. */
@@ -251,7 +311,7 @@ export class SessionBroker {
     session.connections.set(client.clientId, others);
     this.changes++;
 
-    return {
+    const assignment: IAssignment = {
       kind,
       node,
       host: member.publicHost,
@@ -263,6 +323,7 @@ export class SessionBroker {
       srvName: '',
       tlsName: member.publicHost,
     };
+    return assignment;
   }
 
   /**
@@ -276,6 +337,15 @@ export class SessionBroker {
     client.channel.send({ sessionEnded: { sessionId, reason: `session ${sessionId || '(empty id)'} is not active for this client` } });
     return undefined;
   }
+}
+
+/** Traffic nodes that carry any connection of a session. */
+function sessionNodes(session: SessionRecord): Set<string> {
+  const nodes = new Set([session.customerNode, session.representativeNode]);
+  for (const connections of session.connections.values()) {
+    for (const connection of connections) nodes.add(connection.node);
+  }
+  return nodes;
 }
 
 /** Returns the reason a choice cannot start a session, or undefined when it names a node. */

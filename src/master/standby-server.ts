@@ -1,5 +1,6 @@
 import { createAdminRouter } from '../admin/admin-router.js';
 import { ADMIN_PATHS } from '../admin/api-types.js';
+import { bindPort } from '../config/node-config.js';
 import { mountSecurityRoutes } from '../admin/security-routes.js';
 import { HttpError, type HttpRouter } from '../net/http/router.js';
 import { WsServer } from '../net/ws-server.js';
@@ -27,7 +28,7 @@ export class StandbyServer {
     const router = await createAdminRouter({ logger }, config.admin);
     mountSecurityRoutes(router, keys);
     this.mountClusterRedirect(router);
-    const server = new WsServer({ logger }, { host: config.public.address, port: config.public.port, tls: { cert: certs.cert, key: certs.key }, paths: {}, onRequest: router.handle });
+    const server = new WsServer({ logger }, { host: config.public.address, port: bindPort(config.public), tls: { cert: certs.cert, key: certs.key }, paths: {}, onRequest: router.handle });
     await server.listen();
     this.server = server;
     logger.info({ address: config.public.address, port: config.public.port }, 'backup master listening for its admin API only');

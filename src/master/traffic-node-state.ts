@@ -12,9 +12,11 @@ export interface TrafficNodeState {
   address: string;
   activeSessions: number;
   connectedClients: number;
+  /** Why the last link closed, such as a heartbeat timeout; empty before the first close. */
+  offlineReason: string;
 }
 
 /** State of a traffic node the master has not reached yet. */
 export function createNodeState(name: string): TrafficNodeState {
-  return { name, online: false, accepting: false, appliedConfigVersion: 0, applianceGuid: '', address: '', activeSessions: 0, connectedClients: 0 };
+  return { name, online: false, accepting: false, appliedConfigVersion: 0, applianceGuid: '', address: '', activeSessions: 0, connectedClients: 0, offlineReason: '' };
 }

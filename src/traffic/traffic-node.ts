@@ -1,4 +1,4 @@
-import type { Endpoint } from '../config/node-config.js';
+import { bindPort, type Endpoint } from '../config/node-config.js';
 import type { Logger } from '../logging/logger.js';
 import type { HeartbeatOptions } from '../net/channel.js';
 import { WsServer, type RequestHandler, type TlsServerCredentials } from '../net/ws-server.js';
@@ -98,8 +98,8 @@ export class TrafficNode {
   /** Opens both listeners; on failure closes whatever was opened and throws. */
   async start(): Promise<TrafficNodePorts> {
     const { logger, tls } = this.deps;
-    const internal = new WsServer({ logger }, { host: this.options.internal.address, port: this.options.internal.port, tls, paths: { [APPLIANCE_PATH]: (ws) => this.appliance.accept(ws) } });
-    const sessions = new WsServer({ logger }, { host: this.options.public.address, port: this.options.public.port, tls, paths: { [SESSION_PATH]: (ws) => this.sessions.accept(ws) }, onRequest: this.deps.onRequest });
+    const internal = new WsServer({ logger }, { host: this.options.internal.address, port: bindPort(this.options.internal), tls, paths: { [APPLIANCE_PATH]: (ws) => this.appliance.accept(ws) } });
+    const sessions = new WsServer({ logger }, { host: this.options.public.address, port: bindPort(this.options.public), tls, paths: { [SESSION_PATH]: (ws) => this.sessions.accept(ws) }, onRequest: this.deps.onRequest });
     try {
       this.servers.push(internal);
       const internalPort = await internal.listen();
