@@ -17,6 +17,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   clients: { module: './cli/clients-command.js', summary: 'list the clients connected to each appliance, through the command API' },
   cluster: { module: './cli/cluster-command.js', summary: "administer a running cluster through the master's admin API: nodes, method, sync, history, disband" },
   security: { module: './cli/security-command.js', summary: "show or set each appliance's inter-appliance pre-shared key" },
+  chaos: { module: './cli/chaos-command.js', summary: 'kill, stop, pause, resume or restart a process, or fault a link, in a running cluster' },
   experiment: { module: './cli/experiment-command.js', summary: 'break a cluster on purpose and print the timeline, detection and recovery times' },
   node: { module: './node-main.js', summary: 'run one appliance process from a node config file; `node leave` removes a node from its cluster' },
   client: { module: './client/main.js', summary: 'run one customer or representative client process' },
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   stun: { module: './stun/main.js', summary: 'run a public STUN server' },
   anycast: { module: './anycast/main.js', summary: 'run the anycast router that forwards each TCP connection to the traffic node nearest the client' },
   netfault: { module: './netfault/main.js', summary: 'run the fault layer of a cluster (forked by the launcher)' },
+  watchdog: { module: './launcher/watchdog-main.js', summary: 'stop a cluster whose launcher died (forked by the launcher)' },
 };
 
 type CommandModule = { main(argv: string[]): Promise<number> };

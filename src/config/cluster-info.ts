@@ -6,7 +6,7 @@ import { ConfigError } from '../util/errors.js';
 export const CLUSTER_INFO_FILE = 'cluster.json';
 
 /** Role of a process the launcher started. */
-export type ProcessRole = 'master' | 'traffic' | 'dns' | 'stun' | 'customer' | 'representative' | 'netfault';
+export type ProcessRole = 'master' | 'traffic' | 'dns' | 'stun' | 'customer' | 'representative' | 'netfault' | 'watchdog';
 
 /** Ports one process listens on; absent fields are ports it does not open. */
 export interface ProcessPorts {
@@ -56,6 +56,8 @@ export interface ClusterInfo {
   nodes: ClusterProcessInfo[];
   /** Clients the launcher started; clients started by hand are not listed. */
   clients: ClusterProcessInfo[];
+  /** Unix socket of the launcher that `atlas-sim chaos` uses; absent for a cluster started without one. */
+  controlSocket?: string;
 }
 
 /** Reads `<runDir>/cluster.json`, naming the file and the fix on error. */

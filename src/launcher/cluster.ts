@@ -19,6 +19,7 @@ import { writeApiAccountFile } from './api-account-file.js';
 import { allocateAddressBlock, HOST_OCTETS, type AddressBlock } from './address-block.js';
 import { DEFAULT_READY_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, describeExit, forkChild, stopChildren, type ChildEvent, type ChildExit, type ChildHandle, type ChildSpec } from './child-process.js';
 import { startSession, waitFor, waitForEvent, type EventMatch, type StartedSession, type StartSessionOptions, type WaitOptions } from './cluster-driver.js';
+import { ControlServer, controlSocketPath } from './control-server.js';
 import { FAULT_LAYER_PROCESS_NAME, FaultLayer } from './fault-layer.js';
 import { chooseHiddenPorts, type HiddenPorts } from './hidden-ports.js';
 import { applyProcessSignal, stopForRestart, type ProcessFault } from './process-faults.js';
@@ -27,7 +28,10 @@ import { findPrimaryMaster, waitForBackup } from './failover-formation.js';
 import { waitForFormation, DEFAULT_FORMATION_TIMEOUT_MS } from './formation.js';
 import { choosePorts, chooseStunPort, type PortPlan } from './ports.js';
 import { assertCliBuilt } from './project-root.js';
+import type { ConnectedClientReport, MasterStatusReport } from '../master/status-report.js';
+import type { ConnectedClient as SessionClientReport } from '../traffic/client-registry.js';
 import { prepareRunFolder, removeRunFolder, type RunFolder } from './run-folder.js';
+import { Watchdog, WATCHDOG_PROCESS_NAME } from './watchdog.js';
 
 /** Time a process gets between SIGTERM and SIGKILL when the cluster closes. */
 export const STOP_GRACE_MS = 8_000;
@@ -64,10 +68,20 @@ export interface StartClusterOptions {
   faultLayer?: boolean;
   readyTimeoutMs?: number;
   formationTimeoutMs?: number;
+  /**
+   * Delete the run folder when the cluster closes, and also when the process
+   * that started it dies without closing it (the watchdog process does that).
+   */
+  removeRunDir?: boolean;
+  /** Open the control socket that `atlas-sim chaos` uses (default true). */
+  controlSocket?: boolean;
 }
 
 export interface CloseOptions {
-  /** Delete the run folder after every process has exited (only its contents when the caller gave the folder). */
+  /**
+   * Delete the run folder after every process has exited (only its contents
+   * when the caller gave the folder); the start option removeRunDir by default.
+   */
   removeRunDir?: boolean;
 }
 
@@ -113,6 +127,8 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
   /** Process fault requested per PID, so its exit is reported with the cause. */
   private readonly requestedExits = new Map<number, ProcessFault>();
   private faultLayer: FaultLayer | undefined;
+  private watchdog: Watchdog | undefined;
+  private control: ControlServer | undefined;
 
   constructor(
     readonly topology: Topology,
@@ -136,6 +152,12 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     return this.block?.lockFile;
   }
 
+  /** The cluster's /24 of loopback, such as 127.104.5, and the lock file that reserves it. */
+  get addressBlock(): { network: string; lockFile: string } {
+    const block = this.requireBlock();
+    return { network: block.network, lockFile: block.lockFile };
+  }
+
   /** Link faults: add with `faults.link({ a, b, kind, ... })`, remove with `faults.heal(id?)`. */
   get faults(): FaultLayer {
     if (this.faultLayer === undefined) throw new Error('the cluster has not started yet; await startCluster() first');
@@ -156,6 +178,7 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
       frames: this.topology.frames,
       nodes: this.sortedNodeInfos(),
       clients: [...this.clientInfos],
+      ...(this.control === undefined ? {} : { controlSocket: this.control.path }),
     };
   }
 
@@ -258,9 +281,33 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     return waitForEvent(this, match, options);
   }
 
-  /** Clients connected to a process: every online client for the master, clients in sessions through it for a traffic node. */
-  async connectedClients(name = this.topology.masters[0]?.name ?? ''): Promise<unknown[]> {
-    return (await this.request(name, 'connected-clients')) as unknown[];
+  /** Every client online on the master, with its session's connections and the reason for each node. */
+  async connectedClients(): Promise<ConnectedClientReport[]> {
+    return (await this.request(this.masterName, 'connected-clients')) as ConnectedClientReport[];
+  }
+
+  /** Clients connected to one traffic node: only those in sessions through it. */
+  async nodeClients(node: string): Promise<SessionClientReport[]> {
+    return (await this.request(node, 'connected-clients')) as SessionClientReport[];
+  }
+
+  /** The master's view: every traffic node with online, accepting and configuration version. */
+  async status(): Promise<MasterStatusReport> {
+    return (await this.request(this.masterName, 'status')) as MasterStatusReport;
+  }
+
+  /** Resolves once the master reports `node` online (or offline, with `online: false`); throws after the deadline. */
+  async waitForNode(node: string, options: { online?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    const online = options.online ?? true;
+    await waitFor(async () => (await this.status()).nodes.find((entry) => entry.name === node)?.online === online, {
+      timeoutMs: options.timeoutMs,
+      description: `${this.masterName} to report ${node} ${online ? 'online' : 'offline'}`,
+    });
+  }
+
+  /** Name of the master in the topology. */
+  get masterName(): string {
+    return this.topology.masters[0]?.name ?? '';
   }
 
   /** Sends a request to a node or client over IPC, such as request('master1', 'status'). */
@@ -284,6 +331,11 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
       await this.startNodes();
       if (this.options.startClients !== false) {
         await Promise.all(this.topology.clients.map((client) => this.startClient(client)));
+      }
+      if (this.options.controlSocket !== false) {
+        this.control = new ControlServer({ logger: this.logger, target: this }, controlSocketPath(this.runDir));
+        await this.control.listen();
+        await this.writeClusterInfo();
       }
       this.logger.info({ runDir: this.runDir, nodes: [...this.nodes.keys()], clients: [...this.clients.keys()] }, 'cluster started');
     } catch (error) {
@@ -330,24 +382,33 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
   close(options: CloseOptions = {}): Promise<void> {
     this.closing ??= this.stopAll();
     return this.closing.then(async () => {
-      if (options.removeRunDir === true) await removeRunFolder(this.folder);
+      if (options.removeRunDir ?? this.options.removeRunDir === true) await removeRunFolder(this.folder);
     });
   }
 
   private async stopAll(): Promise<void> {
     this.adminClient?.close();
+    await this.control?.close();
     // A paused process handles SIGTERM only once it runs again.
     for (const handle of [...this.clients.values(), ...this.nodes.values()]) handle.kill('SIGCONT');
     await stopChildren([...this.clients.values()], STOP_GRACE_MS, this.logger);
     await stopChildren([...this.nodes.values()].reverse(), STOP_GRACE_MS, this.logger);
     if (this.faultLayer?.handle !== undefined) await stopChildren([this.faultLayer.handle], STOP_GRACE_MS, this.logger);
     await this.block?.release();
+    await this.watchdog?.stop();
     this.logger.info('cluster stopped');
   }
 
   private async startNodes(): Promise<void> {
     this.block = await allocateAddressBlock();
     this.logger.info({ network: `${this.block.network}.0/24`, lockFile: this.block.lockFile }, 'address block reserved');
+    this.watchdog = await Watchdog.start({
+      cliPath: this.cliPath,
+      logFile: this.folder.logFile(WATCHDOG_PROCESS_NAME),
+      runDir: this.runDir,
+      removeRunDir: this.options.removeRunDir === true,
+      lockFile: this.block.lockFile,
+    }, this.logger);
 
     this.ports = await choosePorts(applianceAddresses(this.topology, this.block), this.block.address(HOST_OCTETS.dns), { standardPorts: this.options.standardPorts });
     if (this.ports.fallbackReason !== undefined) this.logger.warn({ ports: this.ports }, this.ports.fallbackReason);
@@ -426,6 +487,7 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     const hidden = await chooseHiddenPorts(applianceAddresses(this.topology, block), block.address(HOST_OCTETS.dns), ports);
     const logFile = this.folder.logFile(FAULT_LAYER_PROCESS_NAME);
     const handle = forkChild({ name: FAULT_LAYER_PROCESS_NAME, role: 'netfault', cliPath: this.cliPath, args: ['netfault', '--name', FAULT_LAYER_PROCESS_NAME, '--log-file', logFile, '--seed', this.seed], logFile });
+    this.watchdog?.track(FAULT_LAYER_PROCESS_NAME, handle.pid);
     this.faultLayer = new FaultLayer({ logger: this.logger, handle, report });
     handle.once('exit', (status) => {
       if (this.closing === undefined) this.logger.error({ childPid: handle.pid, exit: describeExit(status) }, 'fault layer process exited; connections to servers behind it fail');
@@ -464,6 +526,7 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     const handle = forkChild({ ...spec, cliPath: this.cliPath });
     group.set(spec.name, handle);
     this.specs.set(spec.name, spec);
+    this.watchdog?.track(spec.name, handle.pid);
     this.logger.info({ process: spec.name, role: spec.role, childPid: handle.pid, args: spec.args }, 'process started');
     handle.on('event', (event) => this.record(event));
     handle.once('exit', (status) => {
