@@ -407,6 +407,7 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
       logFile: this.folder.logFile(WATCHDOG_PROCESS_NAME),
       runDir: this.runDir,
       removeRunDir: this.options.removeRunDir === true,
+      runDirCreated: this.folder.created,
       lockFile: this.block.lockFile,
     }, this.logger);
 

@@ -1,22 +1,24 @@
 import { readFileSync } from 'node:fs';
-import { rm, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 
 import { createLogger, type Logger } from '../logging/logger.js';
 import { errorMessage } from '../util/errors.js';
 import { sendToParent, type ParentMessage } from '../util/ipc.js';
+import { removeRunFolder } from './run-folder.js';
 
 /** Time the cluster's processes get to exit by themselves after the launcher died, before SIGKILL. */
 export const ORPHAN_GRACE_MS = 5000;
 const POLL_MS = 100;
 
-export const WATCHDOG_USAGE = `usage: atlas-sim watchdog --log-file FILE [--run-dir DIR --remove-run-dir] [--lock-file FILE]
+export const WATCHDOG_USAGE = `usage: atlas-sim watchdog --log-file FILE [--run-dir DIR --remove-run-dir [--run-dir-created]] [--lock-file FILE]
 
 Watches the launcher that forked it. When the launcher dies without stopping
 its cluster, it resumes any paused cluster process so that it can exit by
 itself, sends SIGKILL to any still running after ${ORPHAN_GRACE_MS} ms, releases the
-address block lock and, with --remove-run-dir, removes the run folder. The
-launcher forks it; it is not meant to be started by hand.
+address block lock and, with --remove-run-dir, removes the run folder (only
+its contents unless --run-dir-created says the launcher made the folder).
+The launcher forks it; it is not meant to be started by hand.
 `;
 
 /**
@@ -25,11 +27,11 @@ launcher forks it; it is not meant to be started by hand.
  * because the launcher then stops the cluster itself.
  */
 export async function main(argv: string[]): Promise<number> {
-  let values: { 'log-file'?: string; 'run-dir'?: string; 'remove-run-dir'?: boolean; 'lock-file'?: string; help?: boolean };
+  let values: { 'log-file'?: string; 'run-dir'?: string; 'remove-run-dir'?: boolean; 'run-dir-created'?: boolean; 'lock-file'?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { 'log-file': { type: 'string' }, 'run-dir': { type: 'string' }, 'remove-run-dir': { type: 'boolean' }, 'lock-file': { type: 'string' }, help: { type: 'boolean' } },
+      options: { 'log-file': { type: 'string' }, 'run-dir': { type: 'string' }, 'remove-run-dir': { type: 'boolean' }, 'run-dir-created': { type: 'boolean' }, 'lock-file': { type: 'string' }, help: { type: 'boolean' } },
       strict: true,
       allowPositionals: false,
     }));
@@ -64,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
   await stopOrphans(tracked, logger);
   await releaseLock(values['lock-file'], launcherPid, logger);
   if (values['remove-run-dir'] === true && values['run-dir'] !== undefined) {
-    await rm(values['run-dir'], { recursive: true, force: true });
+    await removeRunFolder({ dir: values['run-dir'], created: values['run-dir-created'] === true });
     logger.info({ runDir: values['run-dir'] }, 'run folder removed');
   }
   logger.info('watchdog finished');

@@ -11,6 +11,8 @@ export interface WatchdogOptions {
   runDir: string;
   /** Remove the run folder when the launcher dies without stopping the cluster. */
   removeRunDir: boolean;
+  /** True when the launcher made the run folder, so it may remove the folder itself and not only its contents. */
+  runDirCreated: boolean;
   /** Address block lock to release when the launcher dies. */
   lockFile: string;
 }
@@ -26,6 +28,7 @@ export class Watchdog {
   static async start(options: WatchdogOptions, logger: Logger): Promise<Watchdog> {
     const args = ['watchdog', '--log-file', options.logFile, '--run-dir', options.runDir, '--lock-file', options.lockFile];
     if (options.removeRunDir) args.push('--remove-run-dir');
+    if (options.runDirCreated) args.push('--run-dir-created');
     const handle = forkChild({ name: WATCHDOG_PROCESS_NAME, role: 'watchdog', cliPath: options.cliPath, args, logFile: options.logFile });
     try {
       await handle.waitForReady(DEFAULT_READY_TIMEOUT_MS);
