@@ -93,6 +93,6 @@ void t.test('broken invariant fails the run', async (t) => {
   t.ok(result.repeats[0]?.timeline.some((entry) => entry.process === 'experiment' && entry.event === 'step'), 'marks appear in the timeline');
   const report = formatExperimentReport(result);
   t.match(report, /Verdict: FAIL, an invariant broke/, 'report verdict');
-  t.match(report, /FAIL {2}first repeat only \(broke in 2 of 3 repeats\)/, 'report names the broken invariant');
+  t.match(report, /FAIL {2}first repeat only \(broke in 2 of 3 repeats; first: call 2\)/, 'report names the broken invariant');
   await t.rejects(runExperiment(experiment, { repeat: 0 }), { message: /repeat is 0; expected an integer from 1 to 1000/ }, 'repeat 0 rejected');
 });

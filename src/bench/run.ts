@@ -4,10 +4,13 @@
 import { cpus, loadavg, totalmem } from 'node:os';
 import { benchColdStart } from './cold-start.js';
 import { benchMasterTakeover } from './master-takeover.js';
+import { benchFaultLayerOverhead } from './fault-layer-overhead.js';
+import { benchNetfault } from './netfault.js';
 import { benchRelayThroughput } from './relay-throughput.js';
 import { benchRouting } from './routing.js';
 import { benchSessionSetup } from './session-setup.js';
 import { benchSyncNow } from './sync-now.js';
+import { benchTrafficNodeDetection } from './traffic-node-detection.js';
 import type { BenchResult } from './types.js';
 
 type Benchmark = { name: string; run: () => Promise<BenchResult> };
@@ -19,6 +22,9 @@ const BENCHMARKS: Benchmark[] = [
   { name: 'routing', run: () => benchRouting() },
   { name: 'takeover', run: () => benchMasterTakeover() },
   { name: 'sync', run: () => benchSyncNow() },
+  { name: 'netfault', run: () => benchNetfault() },
+  { name: 'fault-layer', run: () => benchFaultLayerOverhead() },
+  { name: 'detection', run: () => benchTrafficNodeDetection() },
 ];
 
 function describeMachine(): string {

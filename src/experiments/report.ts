@@ -26,10 +26,10 @@ export function formatExperimentReport(result: ExperimentResult): string {
   const rows = result.measurements.map((entry) => [entry.name, String(entry.count), formatMs(entry.median), formatMs(entry.p99), formatMs(entry.min), formatMs(entry.max), entry.description]);
   lines.push(...formatTable(['measurement', 'n', 'median', 'p99', 'min', 'max', 'what it spans'], rows), '');
 
-  lines.push('Invariants');
+  lines.push(`Invariants over ${result.repeats.length} repeat(s)`);
   for (const invariant of result.invariants) {
-    const failures = invariant.passed ? '' : ` (broke in ${invariant.failures} of ${result.repeats.length} repeats)`;
-    lines.push(`  ${invariant.passed ? 'ok  ' : 'FAIL'}  ${invariant.name}${failures}: ${invariant.detail}`);
+    const failure = invariant.passed ? '' : ` (broke in ${invariant.failures} of ${result.repeats.length} repeats; first: ${invariant.detail})`;
+    lines.push(`  ${invariant.passed ? 'ok  ' : 'FAIL'}  ${invariant.name}${failure}`);
   }
   lines.push('');
   lines.push(`Verdict: ${result.passed ? 'PASS, every invariant held in every repeat' : 'FAIL, an invariant broke'}`);

@@ -22,8 +22,12 @@ export const STEADY_GROUP = { customer: 'customer2', representative: 'rep2' } as
 
 /** Margin over heartbeat timeout plus one interval that detection may take on a loaded machine. */
 export const DETECTION_SLACK_MS = 1000;
-/** Frames of every stream: 800 frames of 4 KiB every 10 ms, so a stream lasts about 8 s and spans detection. */
-const FRAMES = { count: 800, sizeBytes: 4096, intervalMs: 10 };
+/**
+ * Frames of every stream: 500 frames of 4 KiB every 10 ms. A stream lasts
+ * about 5 s, longer than the fault plus a heartbeat timeout of 2 s, so the
+ * steady session is streaming while the victim's failure is detected.
+ */
+const FRAMES = { count: 500, sizeBytes: 4096, intervalMs: 10 };
 /** Frames verified on each stream before the fault, so both sessions are known to carry data. */
 const FRAMES_BEFORE_FAULT = 20;
 /** Deadline of each wait in a repeat. */

@@ -145,6 +145,11 @@ export interface StreamStats {
   duplicated: number;
   corrupted: number;
   done: boolean;
+  /** Milliseconds from the session start to the first verified frame; null before one arrived. */
+  firstFrameMs: number | null;
+  /** Largest and mean sent-to-verified time of a frame in ms; null before one arrived. */
+  maxLatencyMs: number | null;
+  meanLatencyMs: number | null;
 }
 
 /** Streams of the client's current (or last) session. */

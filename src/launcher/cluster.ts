@@ -281,9 +281,9 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     return waitForEvent(this, match, options);
   }
 
-  /** Every client online on the master, with its session's connections and the reason for each node. */
+  /** Every client online on the primary master, with its session's connections and the reason for each node. */
   async connectedClients(): Promise<ConnectedClientReport[]> {
-    return (await this.request(this.masterName, 'connected-clients')) as ConnectedClientReport[];
+    return (await this.request(await this.primaryMaster(), 'connected-clients')) as ConnectedClientReport[];
   }
 
   /** Clients connected to one traffic node: only those in sessions through it. */
@@ -291,23 +291,18 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     return (await this.request(node, 'connected-clients')) as SessionClientReport[];
   }
 
-  /** The master's view: every traffic node with online, accepting and configuration version. */
+  /** The primary master's view: every traffic node with online, accepting and configuration version. */
   async status(): Promise<MasterStatusReport> {
-    return (await this.request(this.masterName, 'status')) as MasterStatusReport;
+    return (await this.request(await this.primaryMaster(), 'status')) as MasterStatusReport;
   }
 
-  /** Resolves once the master reports `node` online (or offline, with `online: false`); throws after the deadline. */
+  /** Resolves once the primary master reports `node` online (or offline, with `online: false`); throws after the deadline. */
   async waitForNode(node: string, options: { online?: boolean; timeoutMs?: number } = {}): Promise<void> {
     const online = options.online ?? true;
     await waitFor(async () => (await this.status()).nodes.find((entry) => entry.name === node)?.online === online, {
       timeoutMs: options.timeoutMs,
-      description: `${this.masterName} to report ${node} ${online ? 'online' : 'offline'}`,
+      description: `the primary master to report ${node} ${online ? 'online' : 'offline'}`,
     });
-  }
-
-  /** Name of the master in the topology. */
-  get masterName(): string {
-    return this.topology.masters[0]?.name ?? '';
   }
 
   /** Sends a request to a node or client over IPC, such as request('master1', 'status'). */
@@ -402,14 +397,6 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
   private async startNodes(): Promise<void> {
     this.block = await allocateAddressBlock();
     this.logger.info({ network: `${this.block.network}.0/24`, lockFile: this.block.lockFile }, 'address block reserved');
-    this.watchdog = await Watchdog.start({
-      cliPath: this.cliPath,
-      logFile: this.folder.logFile(WATCHDOG_PROCESS_NAME),
-      runDir: this.runDir,
-      removeRunDir: this.options.removeRunDir === true,
-      runDirCreated: this.folder.created,
-      lockFile: this.block.lockFile,
-    }, this.logger);
 
     this.ports = await choosePorts(applianceAddresses(this.topology, this.block), this.block.address(HOST_OCTETS.dns), { standardPorts: this.options.standardPorts });
     if (this.ports.fallbackReason !== undefined) this.logger.warn({ ports: this.ports }, this.ports.fallbackReason);
@@ -417,6 +404,8 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     // Hashing the admin password takes a scrypt run, so it overlaps with the certificates.
     const credentials = createAdminCredentials(this.folder.dir);
     credentials.catch(() => undefined);
+    // The watchdog and the fault layer start while the launcher writes keys and certificates.
+    const infrastructure = Promise.allSettled([this.startWatchdog(this.block), this.startFaultLayer()]);
     this.certs = await ensureClusterCerts(this.options.certsDir);
     this.certsDir = this.certs.dir;
     await writeRandomSecretFile(this.folder.pskFile);
@@ -425,7 +414,11 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
 
     const apiAccount = await writeApiAccountFile(this.folder.apiAccountFile);
 
-    const hiddenPorts = await this.startFaultLayer();
+    const [watchdogStart, faultLayerStart] = await infrastructure;
+    if (watchdogStart.status === 'rejected') throw watchdogStart.reason;
+    if (faultLayerStart.status === 'rejected') throw faultLayerStart.reason;
+    const hiddenPorts = faultLayerStart.value;
+    if (this.faultLayer?.handle !== undefined) this.watchdog?.track(FAULT_LAYER_PROCESS_NAME, this.faultLayer.handle.pid);
     const plan = planCluster({ topology: this.topology, seed: this.seed, block: this.block, ports: this.ports, folder: this.folder, certsDir: this.certsDir, ...(hiddenPorts === undefined ? {} : { hiddenPorts }) });
     plan.master.config.apiAccounts = [apiAccount];
     this.plan = plan;
@@ -447,6 +440,17 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     const formation = await waitForFormation(this.process(plan.master.name), plan.trafficNodes.map((node) => node.name), formationTimeoutMs);
     this.logger.info({ master: plan.master.name, backup: plan.backup?.name, nodes: formation.online, elapsedMs: formation.elapsedMs }, 'cluster formed');
     await this.writeClusterInfo();
+  }
+
+  private async startWatchdog(block: AddressBlock): Promise<void> {
+    this.watchdog = await Watchdog.start({
+      cliPath: this.cliPath,
+      logFile: this.folder.logFile(WATCHDOG_PROCESS_NAME),
+      runDir: this.runDir,
+      removeRunDir: this.options.removeRunDir === true,
+      runDirCreated: this.folder.created,
+      lockFile: block.lockFile,
+    }, this.logger);
   }
 
   /**
@@ -488,7 +492,6 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     const hidden = await chooseHiddenPorts(applianceAddresses(this.topology, block), block.address(HOST_OCTETS.dns), ports);
     const logFile = this.folder.logFile(FAULT_LAYER_PROCESS_NAME);
     const handle = forkChild({ name: FAULT_LAYER_PROCESS_NAME, role: 'netfault', cliPath: this.cliPath, args: ['netfault', '--name', FAULT_LAYER_PROCESS_NAME, '--log-file', logFile, '--seed', this.seed], logFile });
-    this.watchdog?.track(FAULT_LAYER_PROCESS_NAME, handle.pid);
     this.faultLayer = new FaultLayer({ logger: this.logger, handle, report });
     handle.once('exit', (status) => {
       if (this.closing === undefined) this.logger.error({ childPid: handle.pid, exit: describeExit(status) }, 'fault layer process exited; connections to servers behind it fail');
