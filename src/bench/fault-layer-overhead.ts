@@ -1,11 +1,14 @@
 /**
  * Cost of an idle fault layer: the same cluster with its listeners behind
- * the fault layer's proxies (the default) and without them, both running at
- * once so machine load affects them alike. Two figures per cluster: relay
- * throughput as fast as the sockets take frames (see relay-throughput.ts),
- * and the frame latency of a real session between client processes at the
- * default stream rate (16 KiB frames every 5 ms).
+ * the fault layer's proxies (the default) and without them. The clusters
+ * start one after the other, timed, and then run side by side, measured in
+ * alternating rounds so that machine load affects both alike. Per round:
+ * relay throughput as fast as the sockets take frames (see
+ * relay-throughput.ts), and the frame latency of a real session between
+ * client processes at the default stream rate (16 KiB frames every 5 ms).
  */
+import { performance } from 'node:perf_hooks';
+
 import { streamStats, waitFor } from '../launcher/cluster-driver.js';
 import { startCluster, type Cluster } from '../launcher/cluster.js';
 import { benchRelayThroughput } from './relay-throughput.js';
@@ -39,10 +42,15 @@ interface Round {
 
 export async function benchFaultLayerOverhead(options: { rounds?: number } = {}): Promise<BenchResult> {
   const rounds = options.rounds ?? OVERHEAD_ROUNDS;
-  const [withLayer, without] = await Promise.all([
-    startCluster({ topology: overheadTopology('bench-fault-layer'), faultLayer: true }),
-    startCluster({ topology: overheadTopology('bench-no-fault-layer'), faultLayer: false }),
-  ]);
+  const layerStart = performance.now();
+  const withLayer = await startCluster({ topology: overheadTopology('bench-fault-layer'), faultLayer: true });
+  const layerStartMs = performance.now() - layerStart;
+  const directStart = performance.now();
+  const without = await startCluster({ topology: overheadTopology('bench-no-fault-layer'), faultLayer: false }).catch(async (error: unknown) => {
+    await withLayer.close({ removeRunDir: true });
+    throw error;
+  });
+  const directStartMs = performance.now() - directStart;
   const results: Record<'layer' | 'direct', Round[]> = { layer: [], direct: [] };
   try {
     for (let round = 0; round < rounds; round += 1) {
@@ -58,11 +66,14 @@ export async function benchFaultLayerOverhead(options: { rounds?: number } = {})
   return {
     name: 'idle fault layer overhead',
     lines: [
+      `cluster start (one run each, with clients): behind the fault layer ${formatNumber(layerStartMs, 0)} ms, without ${formatNumber(directStartMs, 0)} ms`,
       `median of ${rounds} rounds per cluster; both clusters run at once`,
       `relay throughput (${THROUGHPUT_FRAMES} frames of 64 KiB): behind the fault layer ${formatNumber(median('layer', 'relayMiBps'), 1)} MiB/s, without ${formatNumber(median('direct', 'relayMiBps'), 1)} MiB/s, ratio ${formatNumber(throughputRatio)}`,
       `frame latency at 16 KiB every 5 ms (mean / max): behind the fault layer ${formatNumber(median('layer', 'meanLatencyMs'), 1)} / ${formatNumber(median('layer', 'maxLatencyMs'), 0)} ms, without ${formatNumber(median('direct', 'meanLatencyMs'), 1)} / ${formatNumber(median('direct', 'maxLatencyMs'), 0)} ms`,
     ],
     metrics: {
+      layerStartMs,
+      directStartMs,
       layerRelayMiBps: median('layer', 'relayMiBps'),
       directRelayMiBps: median('direct', 'relayMiBps'),
       throughputRatio,

@@ -106,6 +106,12 @@ async function runInForeground(args: UpArgs, topology: Topology | undefined): Pr
   console.log(describeCluster(cluster).join('\n'));
   console.log('\nstart clients by hand in other terminals, for example:');
   for (const client of exampleClients(cluster.topology)) console.log(`  ${clientCommand(client, cluster.runDir)}`);
+  const trafficNode = cluster.topology.trafficNodes[0]?.name;
+  if (cluster.info.controlSocket !== undefined && trafficNode !== undefined) {
+    console.log('\nbreak it from another terminal, for example:');
+    console.log(`  node ${cliEntry()} chaos kill ${trafficNode} --run-dir ${cluster.runDir}`);
+    console.log(`  node ${cliEntry()} chaos link ${trafficNode} '*' blackhole --run-dir ${cluster.runDir}`);
+  }
   console.log('\nwarnings and errors of every process follow; press Ctrl-C to stop the cluster\n');
 
   const follower = new LogFollower((line) => console.log(line));
