@@ -22,8 +22,9 @@ async function startExtraBackup(name: string, hostOctet: number, model: NodeProc
     ...template,
     name,
     model,
-    public: { ...template.public, host, address },
-    internal: { ...template.internal, host, address },
+    // The extra master is not behind the fault layer, so it binds the advertised ports itself.
+    public: { host, address, port: template.public.port },
+    internal: { host, address, port: template.internal.port },
     dataDir: join(cluster.runDir, 'data', name),
     logFile: join(cluster.runDir, 'logs', `${name}.log`),
   };

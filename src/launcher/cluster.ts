@@ -426,7 +426,8 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     const backup = plan.backup === undefined ? [] : [plan.backup];
     for (const node of [...plan.trafficNodes, ...backup, plan.master]) await writeJson(node.configFile, node.config);
 
-    await this.faults.frontDns(DNS_PROCESS_NAME, plan.dns.service, plan.dns.config.port);
+    const claimPort = plan.dns.config.claim === undefined ? undefined : { advertised: this.ports.internal, bound: plan.dns.config.claim.port };
+    await this.faults.frontDns(DNS_PROCESS_NAME, plan.dns.service, plan.dns.config.port, claimPort);
     const dns = await this.launch(this.nodes, { name: DNS_PROCESS_NAME, role: 'dns', args: ['dns', '--config', plan.dns.configFile], logFile: plan.dns.config.logFile ?? '' });
     this.nodeInfos.push({ name: DNS_PROCESS_NAME, role: 'dns', hostname: `${DNS_PROCESS_NAME}.${plan.site.host}`, address: plan.dns.config.address, ports: { dns: plan.dns.service.port }, pid: dns.pid, logFile: dns.logFile });
 

@@ -56,14 +56,22 @@ export class FaultLayer {
     }
   }
 
-  /** Fronts the DNS server's UDP and TCP listeners; `service` is where clients query, `bound` where the server listens. */
-  async frontDns(name: string, service: { address: string; port: number }, boundPort: number): Promise<void> {
+  /**
+   * Fronts the DNS server's UDP and TCP listeners, and the TCP listener of its
+   * claim channel when it has one. `service` is where clients query and
+   * `boundPort` where the server listens; `claimPort` gives the claim
+   * channel's advertised and bound ports.
+   */
+  async frontDns(name: string, service: { address: string; port: number }, boundPort: number, claimPort?: { advertised: number; bound: number }): Promise<void> {
     const handle = this.deps.handle;
     const fronted = handle !== undefined && boundPort !== service.port;
     this.processes.set(name, { name, address: service.address, fronted });
     if (!fronted || handle === undefined) return;
     for (const protocol of ['udp', 'tcp'] as const) {
       await this.front(handle, { server: name, protocol, listen: service, target: { address: service.address, port: boundPort } });
+    }
+    if (claimPort !== undefined && claimPort.bound !== claimPort.advertised) {
+      await this.front(handle, { server: name, protocol: 'tcp', listen: { address: service.address, port: claimPort.advertised }, target: { address: service.address, port: claimPort.bound } });
     }
   }
 

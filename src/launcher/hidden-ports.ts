@@ -24,7 +24,9 @@ const HIDDEN_ATTEMPTS = 50;
 
 /**
  * Chooses hidden ports free on every address and distinct from the
- * advertised ports. Throws after HIDDEN_ATTEMPTS draws without a free choice.
+ * advertised ports. The internal one is also checked on the DNS address,
+ * where the DNS claim channel binds it. Throws after HIDDEN_ATTEMPTS draws
+ * without a free choice.
  */
 export async function chooseHiddenPorts(applianceAddresses: readonly string[], dnsAddress: string, advertised: PortPlan): Promise<HiddenPorts> {
   const taken = new Set([advertised.public, advertised.internal, advertised.dns]);
@@ -33,7 +35,7 @@ export async function chooseHiddenPorts(applianceAddresses: readonly string[], d
     const publicPort = HIDDEN_PORT_FIRST + randomInt(HIDDEN_PORT_SPAN);
     const internalPort = publicPort + HIDDEN_INTERNAL_OFFSET;
     if (taken.has(publicPort) || taken.has(internalPort)) continue;
-    if (await freeOnEveryAddress(applianceAddresses, [publicPort, internalPort])) pair = [publicPort, internalPort];
+    if ((await freeOnEveryAddress(applianceAddresses, [publicPort, internalPort])) && (await canBindTcp(dnsAddress, internalPort))) pair = [publicPort, internalPort];
   }
   if (pair === undefined) {
     throw new Error(`no free hidden port pair for the fault layer on ${applianceAddresses.join(', ')} after ${HIDDEN_ATTEMPTS} attempts; free ports ${HIDDEN_PORT_FIRST}-${HIDDEN_PORT_FIRST + HIDDEN_PORT_SPAN + HIDDEN_INTERNAL_OFFSET - 1} or start the cluster with faultLayer: false`);
