@@ -3,8 +3,9 @@ import t from 'tap';
 import { startCluster } from 'atlas-sim';
 
 void t.test('traffic node failure ends its session', async (t) => {
-  // The default cluster: a master, two US and two EU traffic nodes, DNS,
-  // a US representative (rep-us) and an EU customer (customer-eu).
+  // The default cluster: a failover pair of masters, two US and two EU
+  // traffic nodes, DNS, a US representative (rep-us) and an EU customer
+  // (customer-eu).
   const cluster = await startCluster({ seed: 'readme-example', removeRunDir: true });
   t.teardown(() => cluster.close());
 
