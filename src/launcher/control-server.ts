@@ -3,6 +3,10 @@
  * `atlas-sim chaos` reaches a running cluster. A client sends one JSON line
  * `{ "command": ..., "args": {...} }` and receives one JSON line
  * `{ "ok": true, "result": ... }` or `{ "ok": false, "error": "..." }`.
+ *
+ * NOTE: a cluster started by `atlas-sim up` also serves `status` and `stop`
+ * on supervisor.sock (supervisor.ts). Every cluster has this socket, tests
+ * and experiments included; the two could be merged into one.
  */
 import { randomBytes } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
