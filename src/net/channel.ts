@@ -60,6 +60,7 @@ export class Channel extends EventEmitter<{ close: [ChannelClose] }> {
   private readonly maxMessageBytes: number;
   private handler: MessageHandler | undefined;
   private lastSeenMs = Date.now();
+  private lastCheckMs = Date.now();
   private timer: NodeJS.Timeout | undefined;
   private closing: ChannelClose | undefined;
   private closed = false;
@@ -184,6 +185,14 @@ export class Channel extends EventEmitter<{ close: [ChannelClose] }> {
 
   private checkHeartbeat(): void {
     if (this.closed) return;
+    // A check that runs more than one interval late means this process did not
+    // run (a long synchronous task, a loaded machine, SIGSTOP). Timers run
+    // before the socket reads of the same loop turn, so pongs that arrived
+    // meanwhile are still unread: the silence is this process's, not the peer's.
+    const now = Date.now();
+    const lateMs = now - this.lastCheckMs - this.heartbeat.intervalMs;
+    this.lastCheckMs = now;
+    if (lateMs > this.heartbeat.intervalMs) this.markSeen();
     // A socket paused for backpressure (ws.pause()) is not read, so the peer's
     // pongs wait unread. Silence while paused is no sign of a dead peer.
     if (this.ws.isPaused) this.markSeen();
