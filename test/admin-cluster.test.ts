@@ -1,7 +1,7 @@
 // The admin API of a real master and real traffic node processes: the sync
 // warning's lifecycle, Sync Now with a node down, a stale node, a node on
-// another software version, the Security page, and disband with a node
-// that cannot be notified.
+// another software version, removing a node, the Security page, and
+// disband with a node that cannot be notified.
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -202,8 +202,20 @@ void t.test('stale node rejects older config', async (t) => {
   t.match(recorded?.message, new RegExp(`older than the applied version ${STALE_VERSION}; kept version ${STALE_VERSION}`), 'node records why');
   t.equal((await stale.request<TrafficNodeStatus>('status')).appliedConfigVersion, STALE_VERSION, 'node kept its version');
 
+  const removeMark = (await history()).length;
   await site.delete<ClusterView>(ADMIN_PATHS.clusterNode(STALE.name));
-  t.equal((await site.post<SyncReport>(ADMIN_PATHS.sync)).failed, 0, 'sync clean after removing it');
+  const afterRemoval = await site.post<SyncReport>(ADMIN_PATHS.sync);
+  t.equal(afterRemoval.failed, 0, 'sync clean after removing it');
+  t.same(afterRemoval.removed, [{ name: STALE.name, notified: true }], 'sync reports the removed node as notified');
+  t.ok((await history()).slice(removeMark).some((entry) => entry.code === 0 && entry.message === `Data Sync: Notified removed node ${STALE.name} that it is no longer in the cluster.`), 'master history records the removal notice');
+  const forgotten = await waitFor('removed node forgot its config', async () => {
+    const current = await stale.request<TrafficNodeStatus>('status');
+    return current.appliedConfigVersion === 0 ? current : undefined;
+  });
+  t.equal(forgotten.appliedConfigVersion, 0, 'removed node holds no configuration');
+  const removedHistory = await stale.request<{ message: string }[]>('status-history');
+  t.ok(removedHistory.some((entry) => /^Disband: master \S+ removed this node from the cluster; forgot configuration version \d+$/.test(entry.message)), 'removed node records why');
+  t.same((await site.post<SyncReport>(ADMIN_PATHS.sync)).removed, [], 'the next sync has nobody left to tell');
   await stale.stop();
 });
 
@@ -231,7 +243,11 @@ void t.test('node on another software version rejected', async (t) => {
   t.match(result?.message, new RegExp(`runs software version 23\\.1\\.0, but this master runs ${SOFTWARE_VERSION.replace(/\./g, '\\.')}; node rejected`), 'reason names both versions');
   t.equal(report.succeeded, 3, 'the other nodes synced');
   await site.delete<ClusterView>(ADMIN_PATHS.clusterNode(OLD.name));
-  t.equal((await site.post<SyncReport>(ADMIN_PATHS.sync)).failed, 0, 'sync clean after removing it');
+  const afterRemoval = await site.post<SyncReport>(ADMIN_PATHS.sync);
+  t.equal(afterRemoval.failed, 0, 'sync clean after removing it');
+  t.equal(afterRemoval.removed[0]?.name, OLD.name, 'removed node listed');
+  t.equal(afterRemoval.removed[0]?.notified, false, 'unauthenticated node not notified');
+  t.ok(afterRemoval.removed[0]?.reason, 'reason given');
 });
 
 void t.test('security page sets the key per node', async (t) => {

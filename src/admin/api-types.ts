@@ -121,6 +121,16 @@ export interface SyncReport {
   succeeded: number;
   failed: number;
   nodes: NodeSyncResult[];
+  /** Nodes removed since the last sync, each told it is no longer in the cluster. */
+  removed: RemovedNodeResult[];
+}
+
+/** Outcome of telling a removed traffic node, during Sync Now, that it left the cluster. */
+export interface RemovedNodeResult {
+  name: string;
+  notified: boolean;
+  /** Why the node could not be told; run `atlas-sim node leave` on it. */
+  reason?: string;
 }
 
 /** One row of a status history, as the cluster page lists it. */

@@ -48,7 +48,8 @@ options of every subcommand:
   --help                        print this text
 
 Exit status: 0 on success, 1 when the master rejects the request, cannot be
-reached, or a node failed the sync or was not told of the disband, 2 for an
+reached, or a node failed the sync or was not told of its removal or of the
+disband, 2 for an
 invalid command line.
 `;
 
@@ -190,7 +191,7 @@ async function run(subcommand: string, values: Values, positionals: string[], si
       const report = await site.post<SyncReport>(ADMIN_PATHS.sync);
       if (json) printJson(report);
       else console.log(formatSync(report).join('\n'));
-      return report.failed === 0 ? EXIT_OK : EXIT_FAILED;
+      return report.failed === 0 && report.removed.every((node) => node.notified) ? EXIT_OK : EXIT_FAILED;
     }
     case 'history': {
       const limit = values.limit === undefined ? '' : `?limit=${encodeURIComponent(values.limit)}`;

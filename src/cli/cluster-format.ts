@@ -43,6 +43,11 @@ export function formatSync(report: SyncReport): string[] {
   const lines = [`sync of configuration version ${report.version}: ${report.succeeded} succeeded, ${report.failed} failed, ${report.durationMs} ms`];
   const rows = report.nodes.map((node) => [node.name, node.ok ? 'ok' : 'failed', String(node.code), `${node.durationMs} ms`, node.message]);
   if (rows.length > 0) lines.push(...formatTable(['node', 'result', 'status', 'time', 'message'], rows));
+  for (const node of report.removed) {
+    lines.push(node.notified
+      ? `removed node ${node.name} was notified that it is no longer in the cluster`
+      : `removed node ${node.name} was not notified: ${node.reason ?? 'unknown reason'}; remove it on the node itself with \`atlas-sim node leave --node ${node.name}\``);
+  }
   return lines;
 }
 

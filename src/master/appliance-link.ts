@@ -198,11 +198,12 @@ export class ApplianceLink {
   }
 
   /**
-   * Tells the node it is no longer in a cluster and resolves once it closes
-   * the link with DISBAND_CLOSE_REASON. The link does not reconnect
-   * afterwards, whatever the outcome.
+   * Tells the node it is no longer in a cluster (`removed`: because an
+   * administrator removed it alone) and resolves once it closes the link
+   * with DISBAND_CLOSE_REASON. The link does not reconnect afterwards,
+   * whatever the outcome.
    */
-  sendDisband(timeoutMs: number): Promise<void> {
+  sendDisband(timeoutMs: number, removed = false): Promise<void> {
     const channel = this.channel;
     const ready = this.ready;
     this.stopped = true;
@@ -218,7 +219,7 @@ export class ApplianceLink {
         if (!close.local && close.code === CLOSE_NORMAL && close.reason === DISBAND_CLOSE_REASON) resolve();
         else reject(new LinkUnavailableError(ErrorCode.ERROR_NODE_UNREACHABLE, `link closed without the disband confirmation (code ${close.code}${close.reason ? `, ${close.reason}` : ''})`));
       });
-      channel.send({ disband: { term: this.term } });
+      channel.send({ disband: { term: this.term, removed } });
     });
   }
 

@@ -180,10 +180,9 @@ export class ClusterAdmin {
   }
 
   /**
-   * Removes a traffic node ("Remove Node"); the next sync no longer pushes to
-   * it and drops its appliance link.
+   * Removes a traffic node ("Remove Node"); the next sync tells it that it
+   * left the cluster, no longer pushes to it and drops its appliance link.
    */
-  // NOTE: the removed node is not sent a Disband, so it keeps its last configuration until `atlas-sim node leave`.
   async removeNode(name: string): Promise<ClusterConfig> {
     this.requireTrafficNode(name);
     return this.change(() => undefined, (draft) => {

@@ -1,5 +1,5 @@
 import PQueue from 'p-queue';
-import type { DisbandReport, NodeSyncResult, SyncReport } from '../admin/api-types.js';
+import type { DisbandReport, NodeSyncResult, RemovedNodeResult, SyncReport } from '../admin/api-types.js';
 import type { Logger } from '../logging/logger.js';
 import { HttpError } from '../net/http/router.js';
 import { errorCodeName } from '../protocol/envelope.js';
@@ -78,6 +78,7 @@ export class SyncCoordinator {
       const queue = new PQueue({ concurrency: this.concurrency });
       const results = await Promise.all(traffic.map((member) => queue.add(() => this.syncNode(member, target, logger))));
 
+      const removed = await this.notifyRemoved(traffic, logger);
       await store.markSynced(target);
       await links.setMembers(traffic);
       this.deps.onSynced(target);
@@ -89,7 +90,7 @@ export class SyncCoordinator {
         : `Data Sync: Finished data sync with traffic nodes; ${failed.length} of ${results.length} failed: ${failed.map((result) => result.name).join(', ')}.`;
       history.record(failed[0]?.code ?? 0, summary);
       logger.info({ version: target.version, succeeded: results.length - failed.length, failed: failed.length, durationMs: finishedAtMs - startedAtMs }, 'sync finished');
-      return { version: target.version, startedAtMs, finishedAtMs, durationMs: finishedAtMs - startedAtMs, succeeded: results.length - failed.length, failed: failed.length, nodes: results };
+      return { version: target.version, startedAtMs, finishedAtMs, durationMs: finishedAtMs - startedAtMs, succeeded: results.length - failed.length, failed: failed.length, nodes: results, removed };
     } finally {
       this.target = undefined;
       this.deps.onPending?.(undefined);
@@ -172,6 +173,37 @@ export class SyncCoordinator {
 
     history.record(0, `Data Sync: Finished configuration data sync with ${name}.`);
     return { name, ok: true, code: 0, codeName: 'OK', message: `applied configuration version ${target.version}`, durationMs: Date.now() - startedMs };
+  }
+
+  /**
+   * Tells each node that has a link but is no longer a member (removed by
+   * an administrator since the last sync) that it left the cluster, and
+   * records each attempt. A node that cannot be told keeps its last
+   * configuration until `atlas-sim node leave` runs on it.
+   */
+  private async notifyRemoved(members: readonly IClusterMember[], logger: Logger): Promise<RemovedNodeResult[]> {
+    const keep = new Set(members.map((member) => member.name ?? ''));
+    const names = this.deps.links.states().map((state) => state.name).filter((name) => !keep.has(name));
+    const queue = new PQueue({ concurrency: this.concurrency });
+    return Promise.all(names.map((name) => queue.add(() => this.notifyRemovedNode(name, logger))));
+  }
+
+  private async notifyRemovedNode(name: string, logger: Logger): Promise<RemovedNodeResult> {
+    const { history } = this.deps;
+    try {
+      const link = this.requireLink(name);
+      await link.waitReady(this.options.connectTimeoutMs ?? DEFAULT_SYNC_CONNECT_TIMEOUT_MS);
+      await link.sendDisband(this.options.ackTimeoutMs ?? DEFAULT_SYNC_ACK_TIMEOUT_MS, true);
+    } catch (error) {
+      const code = error instanceof LinkUnavailableError ? error.code : ErrorCode.ERROR_INTERNAL;
+      const reason = error instanceof LinkUnavailableError ? error.reason : errorMessage(error);
+      history.record(code, `Data Sync: Could not notify removed node ${name}: ${reason}. Remove it from the cluster on the node itself (atlas-sim node leave).`);
+      logger.warn({ trafficNode: name, code: errorCodeName(code), reason }, 'removed traffic node not notified');
+      return { name, notified: false, reason };
+    }
+    history.record(0, `Data Sync: Notified removed node ${name} that it is no longer in the cluster.`);
+    logger.info({ trafficNode: name }, 'removed traffic node notified');
+    return { name, notified: true };
   }
 
   private async notifyDisband(name: string, logger: Logger): Promise<{ name: string; reason?: string }> {

@@ -187,7 +187,7 @@ export class ApplianceEndpoint {
         return;
       case 'disband':
         this.checkTerm(link, envelope.disband?.term);
-        await this.disband(link);
+        await this.disband(link, envelope.disband?.removed === true);
         return;
       default:
         throw new ProtocolError(ErrorCode.ERROR_UNEXPECTED_MESSAGE, `${envelope.body} is not expected from a master on the appliance channel`);
@@ -241,13 +241,14 @@ export class ApplianceEndpoint {
 
   // NOTE: session-channel clients already connected stay connected after a
   // disband; only new joins are rejected, because no session key is left.
-  private async disband(link: MasterLink): Promise<void> {
+  private async disband(link: MasterLink, removed: boolean): Promise<void> {
     const { store } = this.deps;
     const version = store.appliedVersion;
     await store.forgetConfig();
     await store.updateRuntime({ term: 0, termMaster: '' });
-    await store.record(ErrorCode.ERROR_UNSPECIFIED, `Disband: master ${link.masterName} disbanded the cluster; forgot configuration version ${version}`);
-    link.logger.info({ forgottenVersion: version }, 'cluster disbanded by master');
+    const what = removed ? 'removed this node from the cluster' : 'disbanded the cluster';
+    await store.record(ErrorCode.ERROR_UNSPECIFIED, `Disband: master ${link.masterName} ${what}; forgot configuration version ${version}`);
+    link.logger.info({ forgottenVersion: version, removed }, removed ? 'removed from the cluster by master' : 'cluster disbanded by master');
     link.channel.close(CLOSE_NORMAL, DISBAND_CLOSE_REASON);
   }
 
