@@ -101,8 +101,21 @@ export async function main(argv: string[]): Promise<number> {
 
 async function runInForeground(args: UpArgs, topology: Topology | undefined): Promise<number> {
   console.log('starting cluster...');
+  // The handler is installed before the first process starts, so Ctrl-C during start-up stops what started and releases the address block.
+  let starting = true;
+  const signal = waitForSignal();
+  void signal.then((name) => {
+    if (starting) console.log(`\n${name}: stopping once the processes that are starting have started...`);
+  });
   const cluster = await startCluster({ topology, runDir: args.runDir, seed: args.seed, startClients: args.withClients });
   const supervisor = await Supervisor.start(cluster, { detached: false });
+  starting = false;
+  const early = await Promise.race([signal, Promise.resolve(undefined)]);
+  if (early !== undefined) {
+    await supervisor.stop();
+    console.log(`stopped. Run folder (configs, keys, JSON logs): ${cluster.runDir}`);
+    return 130;
+  }
   console.log(describeCluster(cluster).join('\n'));
   console.log('\nstart clients by hand in other terminals, for example:');
   for (const client of exampleClients(cluster.topology)) console.log(`  ${clientCommand(client, cluster.runDir)}`);
@@ -121,7 +134,7 @@ async function runInForeground(args: UpArgs, topology: Topology | undefined): Pr
     console.log(`process ${name} (${role}) exited: ${status.signal ?? `code ${String(status.code)}`}; the cluster keeps running without it`);
   });
 
-  const reason = await Promise.race([waitForSignal(), supervisor.stopRequest]);
+  const reason = await Promise.race([signal, supervisor.stopRequest]);
   console.log(`\n${reason}: stopping every process...`);
   await supervisor.stop();
   await follower.stop();
