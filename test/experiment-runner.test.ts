@@ -53,7 +53,7 @@ void t.test('timeline since the repeat start', (t) => {
 });
 
 void t.test('registry lists experiments', (t) => {
-  t.same(EXPERIMENTS.map((experiment) => experiment.name).slice(0, 2), ['kill-traffic-node', 'blackhole-traffic-node'], 'traffic node experiments registered');
+  t.same(EXPERIMENTS.map((experiment) => experiment.name), ['kill-traffic-node', 'blackhole-traffic-node', 'kill-primary-master', 'pause-primary-master', 'partition-masters'], 'traffic node and master experiments registered');
   t.throws(() => findExperiment('nope'), { message: /no experiment named "nope"; choose one of kill-traffic-node/ }, 'unknown name lists the known ones');
   t.end();
 });

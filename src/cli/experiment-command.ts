@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 
+import type { ExperimentDefinition } from '../experiments/experiment.js';
 import { formatExperimentReport } from '../experiments/report.js';
 import { EXPERIMENTS, findExperiment } from '../experiments/registry.js';
 import { MAX_REPEATS, runExperiment } from '../experiments/runner.js';
@@ -34,7 +35,7 @@ interface ExperimentArgs {
   keepRunDir: boolean;
 }
 
-function parseExperimentArgs(argv: string[]): ExperimentArgs | 'help' | 'list' {
+function parseExperimentArgs(argv: string[], experiments: readonly ExperimentDefinition[]): ExperimentArgs | 'help' | 'list' {
   let parsed;
   try {
     parsed = parseArgs({
@@ -58,7 +59,7 @@ function parseExperimentArgs(argv: string[]): ExperimentArgs | 'help' | 'list' {
   if (values.help === true) return 'help';
   if (values.list === true) return 'list';
   if (positionals.length !== 1) {
-    throw new ConfigError(`expected one experiment name, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}; choose one of ${EXPERIMENTS.map((entry) => entry.name).join(', ')}`);
+    throw new ConfigError(`expected one experiment name, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}; choose one of ${experiments.map((entry) => entry.name).join(', ')}`);
   }
   let repeat = 1;
   if (values.repeat !== undefined) {
@@ -68,12 +69,16 @@ function parseExperimentArgs(argv: string[]): ExperimentArgs | 'help' | 'list' {
   return { name: positionals[0] ?? '', repeat, json: values.json === true, seed: values.seed, runDir: values['run-dir'], keepRunDir: values['keep-run-dir'] === true };
 }
 
-/** `atlas-sim experiment NAME`: runs an experiment and prints its report; exit code 0 only when every invariant held. */
-export async function main(argv: string[]): Promise<number> {
+/**
+ * `atlas-sim experiment NAME`: runs an experiment and prints its report.
+ * Returns the exit code: 0 when every invariant held, 1 when one broke, 2
+ * for invalid arguments. `experiments` replaces the registry, for tests.
+ */
+export async function main(argv: string[], experiments: readonly ExperimentDefinition[] = EXPERIMENTS): Promise<number> {
   let args: ExperimentArgs | 'help' | 'list';
   try {
-    args = parseExperimentArgs(argv);
-    if (args !== 'help' && args !== 'list') findExperiment(args.name);
+    args = parseExperimentArgs(argv, experiments);
+    if (args !== 'help' && args !== 'list') findExperiment(args.name, experiments);
   } catch (error) {
     console.error(`atlas-sim experiment: ${errorMessage(error)}`);
     return 2;
@@ -83,11 +88,11 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (args === 'list') {
-    for (const experiment of EXPERIMENTS) console.log(`${experiment.name.padEnd(28)} ${experiment.summary}`);
+    for (const experiment of experiments) console.log(`${experiment.name.padEnd(28)} ${experiment.summary}`);
     return 0;
   }
 
-  const experiment = findExperiment(args.name);
+  const experiment = findExperiment(args.name, experiments);
   const json = args.json;
   if (!json) console.error(`running ${experiment.name} (${args.repeat} repeat${args.repeat === 1 ? '' : 's'})...`);
   const result = await runExperiment(experiment, {

@@ -319,6 +319,7 @@ export class FailoverCoordinator {
     }
     if (outcome.term > this.state.term) await this.deps.state.update({ term: outcome.term, termHolder: outcome.owner });
     this.logger.info({ term: proposed, holder: outcome.owner, holderTerm: outcome.term, reason: outcome.message }, 'takeover claim rejected by the DNS server; the primary may still be alive');
+    this.deps.report('claim-rejected', { term: proposed, holder: outcome.owner, holderTerm: outcome.term });
     this.scheduleTakeover();
   }
 
