@@ -141,3 +141,55 @@ void t.test('client timezone maps to TZ', (t) => {
   t.equal(clientTimezoneEnv('+00:00'), 'Etc/UTC', 'zero offset');
   t.end();
 });
+
+void t.test('unknown keys are rejected by name', (t) => {
+  const topology = baseTopology();
+  topology.mehtod = 'srv';
+  (topology.trafficNodes as Record<string, unknown>[])[0]!.srvWieght = 5;
+  (topology.clients as Record<string, unknown>[])[0]!.resolver = 'eu-dns';
+  topology.heartbeat = { intervalMs: 500, timeoutMs: 2000, jitter: 1 };
+  const problems = problemsOf(t, topology);
+  t.same(problems.map((problem) => problem.field).sort(), ['clients[0].resolver', 'heartbeat.jitter', 'mehtod', 'trafficNodes[0].srvWieght'], 'every unknown key named with its path');
+  const method = problems.find((problem) => problem.field === 'mehtod');
+  t.equal(method?.value, 'srv', 'value of the unknown key');
+  t.match(method?.message ?? '', /unknown key.*method/, 'message lists the known keys');
+  t.end();
+});
+
+void t.test('resolvers and anycast validate', (t) => {
+  const topology = {
+    ...baseTopology(),
+    method: 'anycast',
+    trafficNodes: [
+      { name: 'us-traffic1', timezone: 'America/New_York' },
+      { name: 'eu-traffic1', timezone: 'Europe/Berlin' },
+    ],
+    resolvers: [{ name: 'eu-dns', sources: ['127.30.0.0/16'], trafficNodes: ['eu-traffic1'] }],
+    anycast: { routes: [{ prefix: '127.30.0.0/16', node: 'eu-traffic1' }], defaultNode: 'us-traffic1' },
+  };
+  const { topology: valid } = validateTopology(topology);
+  t.same(valid.resolvers, topology.resolvers, 'resolvers kept');
+  t.same(valid.anycast, topology.anycast, 'anycast kept');
+
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['resolver node unknown', { resolvers: [{ name: 'eu-dns', sources: ['127.30.0.0/16'], trafficNodes: ['eu-traffic9'] }] }, 'resolvers[0].trafficNodes[0]'],
+    ['resolver source invalid', { resolvers: [{ name: 'eu-dns', sources: ['127.30.0.1/16'], trafficNodes: ['eu-traffic1'] }] }, 'resolvers[0].sources[0]'],
+    ['resolver without sources', { resolvers: [{ name: 'eu-dns', sources: [], trafficNodes: ['eu-traffic1'] }] }, 'resolvers[0].sources'],
+    ['resolver name twice', { resolvers: [{ name: 'eu-dns', sources: ['127.30.0.0/16'], trafficNodes: ['eu-traffic1'] }, { name: 'eu-dns', sources: ['127.31.0.0/16'], trafficNodes: ['eu-traffic1'] }] }, 'resolvers[1].name'],
+    ['anycast default unknown', { anycast: { routes: [], defaultNode: 'nowhere' } }, 'anycast.defaultNode'],
+    ['anycast prefix twice', { anycast: { routes: [{ prefix: '127.30.0.0/16', node: 'eu-traffic1' }, { prefix: '127.30.0.0/16', node: 'us-traffic1' }], defaultNode: 'us-traffic1' } }, 'anycast.routes[1].prefix'],
+    ['anycast route key unknown', { anycast: { routes: [{ prefix: '127.30.0.0/16', node: 'eu-traffic1', via: 'x' }], defaultNode: 'us-traffic1' } }, 'anycast.routes[0].via'],
+    ['anycast method without table', { anycast: undefined }, 'anycast'],
+  ];
+  for (const [name, change, field] of cases) {
+    const problems = problemsOf(t, { ...topology, ...change });
+    t.same(problems.map((problem) => problem.field), [field], `${name}: ${problems.map((problem) => problem.message).join('; ')}`);
+  }
+  t.end();
+});
+
+void t.test('traffic is a reserved node name', (t) => {
+  const problems = problemsOf(t, { ...baseTopology(), trafficNodes: [{ name: 'traffic', timezone: '+00:00' }], clients: [] });
+  t.same(problems.map((problem) => problem.field), ['trafficNodes[0].name']);
+  t.end();
+});

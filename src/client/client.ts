@@ -179,8 +179,11 @@ export class Client extends EventEmitter<ClientEvents> {
       if (session === undefined) return undefined;
       const failed = session.links.find((link) => link.direction === 'subscribe' && link.state === 'failed' && !link.streamDone);
       if (failed !== undefined) throw new Error(`stream ${failed.stream} from node ${failed.node} failed: ${failed.failureReason ?? 'unknown reason'}`);
+      // A representative always receives the customer's screen. Under the DNS and anycast methods that
+      // connection arrives after SessionStart, once the customer's home node is known.
+      if (this.config.role === 'representative' && !session.links.some((link) => link.direction === 'subscribe')) return undefined;
       return session.pendingSubscriptions().length === 0 ? session : undefined;
-    }, () => `timed out after ${timeoutMs} ms waiting for streams: ${this.session?.describePendingSubscriptions() ?? 'no session started'}`);
+    }, () => `timed out after ${timeoutMs} ms waiting for streams: ${this.session?.describePendingSubscriptions() || "the customer's screen, whose connection the master has not sent yet"}`);
     return this.stats();
   }
 
@@ -227,7 +230,10 @@ export class Client extends EventEmitter<ClientEvents> {
         this.startSession(envelope.sessionStart as atlas.SessionStart);
         break;
       case 'screenShareStart':
-        this.startScreenShare(envelope.screenShareStart as atlas.ScreenShareStart);
+        this.openLateConnection(envelope.screenShareStart as atlas.ScreenShareStart, 'screen-share-started');
+        break;
+      case 'sessionAssignment':
+        this.openLateConnection(envelope.sessionAssignment as atlas.SessionAssignment, 'connection-assigned');
         break;
       case 'sessionEnded':
         this.onSessionEnded(envelope.sessionEnded as atlas.SessionEnded);
@@ -278,14 +284,15 @@ export class Client extends EventEmitter<ClientEvents> {
     }
   }
 
-  private startScreenShare(share: atlas.ScreenShareStart): void {
+  /** Opens a connection the master sent after SessionStart: a screen share, or a connection that waited for a learned home node. */
+  private openLateConnection(message: atlas.ScreenShareStart | atlas.SessionAssignment, event: string): void {
     const session = this.activeSession;
-    if (session === undefined || session.id !== share.sessionId || share.assignment == null) {
-      this.deps.logger.warn({ session: share.sessionId, current: session?.id }, 'ScreenShareStart for a session that is not running, ignored');
+    if (session === undefined || session.id !== message.sessionId || message.assignment == null) {
+      this.deps.logger.warn({ session: message.sessionId, current: session?.id, event }, 'assignment for a session that is not running, ignored');
       return;
     }
-    session.open(share.assignment, Date.now());
-    this.deps.report('screen-share-started', { sessionId: session.id, node: share.assignment.node });
+    session.open(message.assignment, Date.now());
+    this.deps.report(event, { sessionId: session.id, node: message.assignment.node, stream: message.assignment.stream });
   }
 
   private onSessionEnded(ended: atlas.SessionEnded): void {

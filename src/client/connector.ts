@@ -37,7 +37,8 @@ export interface ClientNetwork {
 export function createClientNetwork(deps: { logger: Logger }, config: ClientProcessConfig, ca: Buffer): ClientNetwork {
   const dns: ClusterDnsClientOptions = { server: config.dns, localAddress: config.address, logger: deps.logger };
   const lookup: LookupFunction = createClusterLookup(dns);
-  const rng = createRng(randomBytes(8).toString('hex'));
+  // The launcher derives the seed from the cluster's, so a run's SRV choices replay; a client started by hand draws one.
+  const rng = createRng(config.seed ?? randomBytes(8).toString('hex'));
   const heartbeat = config.heartbeat;
 
   const connectControl = (): Promise<Channel> => connectChannel({ logger: deps.logger.child({ peer: 'master' }) }, {
@@ -81,6 +82,7 @@ export async function resolveTargets(dns: ClusterDnsClientOptions, rng: Rng, ass
       host: record.target,
       port: record.port,
       tlsName: record.target,
+      reason: `srv priority ${record.priority} weight ${record.weight}`,
     }));
   }
   const host = assignment.host ?? '';

@@ -32,6 +32,8 @@ export interface SessionTarget {
   port: number;
   /** Hostname verified in the node's certificate. */
   tlsName: string;
+  /** Reason for trying this target when the client chose it itself, such as an SRV record's priority and weight. */
+  reason?: string;
 }
 
 export type LinkState = 'connecting' | 'joined' | 'retrying' | 'failed' | 'closed';
@@ -131,6 +133,8 @@ export class SessionLink extends EventEmitter<{ joined: [string]; 'stream-done':
   private readonly logger: Logger;
   /** The assignment of the next attempt; a retry replaces its ticket. */
   private assignment: atlas.IAssignment;
+  /** Reason of the target the last connection reached, when the client chose that target itself. */
+  private targetReason: string | undefined;
 
   constructor(private readonly deps: SessionLinkDeps, private readonly options: SessionLinkOptions) {
     super();
@@ -175,7 +179,7 @@ export class SessionLink extends EventEmitter<{ joined: [string]; 'stream-done':
       node: this.node,
       host: this.host,
       port: this.port,
-      reason: reason?.text || reason?.method || '',
+      reason: this.targetReason ?? (reason?.text || reason?.method || ''),
       state: this.failureReason === undefined ? this.state : `${this.state}: ${this.failureReason}`,
       failures: [...this.failures],
     };
@@ -278,6 +282,7 @@ export class SessionLink extends EventEmitter<{ joined: [string]; 'stream-done':
     for (const target of targets) {
       this.host = target.host;
       this.port = target.port;
+      this.targetReason = target.reason;
       try {
         return await this.deps.connect(target);
       } catch (error) {

@@ -46,6 +46,8 @@ export interface ClientProcessConfig {
   auto: AutoActions;
   /** Customer: session key from the session generation API, sent in ClientHello. */
   sessionKey?: string;
+  /** Seed of the client's random choices (the order of SRV targets of equal priority); random when absent. */
+  seed?: string;
 }
 
 /** Largest frame payload: a StreamFrame envelope must stay under the 1 MiB message limit. */
@@ -103,6 +105,7 @@ export function validateClientConfig(value: unknown, source: string): ClientProc
     if (config.role !== 'customer') fail('sessionKey', '(set)', 'no session key for a representative; only customers present one');
     checkText(config.sessionKey, 'sessionKey', fail);
   }
+  if (config.seed !== undefined) checkText(config.seed, 'seed', fail);
   return config;
 }
 

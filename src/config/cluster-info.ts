@@ -6,7 +6,7 @@ import { ConfigError } from '../util/errors.js';
 export const CLUSTER_INFO_FILE = 'cluster.json';
 
 /** Role of a process the launcher started. */
-export type ProcessRole = 'master' | 'traffic' | 'dns' | 'stun' | 'customer' | 'representative' | 'netfault' | 'watchdog';
+export type ProcessRole = 'master' | 'traffic' | 'dns' | 'stun' | 'anycast' | 'customer' | 'representative' | 'netfault' | 'watchdog';
 
 /** Ports one process listens on; absent fields are ports it does not open. */
 export interface ProcessPorts {

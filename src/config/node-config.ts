@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { ConfigError } from '../util/errors.js';
 import { MODELS, type Model } from './constants.js';
+import { delegationProblem, type DelegationConfig } from './delegation-config.js';
 
 /** One listening endpoint: the hostname clients dial, the loopback IP bound and the port. */
 export interface Endpoint {
@@ -73,6 +74,8 @@ export interface NodeProcessConfig {
   apiAccounts?: ApiAccountSeed[];
   /** Master of a failover pair only; a master without it has no backup. */
   failover?: MasterFailoverConfig;
+  /** Master only: names and addresses for the SRV, A record and anycast methods; without it those methods cannot start sessions. */
+  delegation?: DelegationConfig;
 }
 
 /** Reads and validates a node configuration file, naming the file and field on error. */
@@ -109,6 +112,11 @@ export function validateNodeConfig(value: unknown, source: string): NodeProcessC
   }
   if (config.role === 'master' && typeof config.master?.seed !== 'string') fail('master.seed', 'is required for a master');
   if (config.failover !== undefined) validateFailover(config.failover, fail);
+  if (config.delegation !== undefined) {
+    const problem = delegationProblem(config.delegation);
+    if (problem !== undefined) fail(problem.field, problem.problem);
+    if (config.delegation.anycast !== undefined && !isLoopback(config.delegation.anycast.address)) fail('delegation.anycast.address', `is ${JSON.stringify(config.delegation.anycast.address)}; expected a loopback IP`);
+  }
   return config;
 }
 

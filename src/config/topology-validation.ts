@@ -12,10 +12,12 @@ import {
   NODE_ADDRESS_SECOND_OCTET_LAST,
   RESERVED_NODE_NAMES,
   TopologyError,
+  type AnycastSpec,
   type ClientSpec,
   type FramesSpec,
   type HeartbeatSpec,
   type MasterSpec,
+  type ResolverSpec,
   type Topology,
   type TopologyProblem,
   type TrafficNodeSpec,
@@ -40,6 +42,19 @@ const LABEL_FIX = 'is not a DNS label; use 1-63 lowercase letters, digits and in
 
 type JsonObject = Record<string, unknown>;
 
+/** Keys each object of a topology file may have; any other key is rejected, so a typing error such as "mehtod" is not ignored. */
+export const TOPOLOGY_KEYS = {
+  root: ['$schema', 'clusterName', 'method', 'seed', 'heartbeat', 'masters', 'trafficNodes', 'clients', 'frames', 'publicStun', 'resolvers', 'anycast'],
+  heartbeat: ['intervalMs', 'timeoutMs'],
+  master: ['name', 'model'],
+  trafficNode: ['name', 'model', 'accepting', 'prefixes', 'timezone', 'srvPriority', 'srvWeight'],
+  client: ['name', 'role', 'address', 'timezone', 'displayName'],
+  frames: ['count', 'sizeBytes', 'intervalMs'],
+  resolver: ['name', 'sources', 'trafficNodes'],
+  anycast: ['routes', 'defaultNode'],
+  anycastRoute: ['prefix', 'node'],
+} as const satisfies Record<string, readonly string[]>;
+
 /** Collects every problem of one topology, so one run of the validation reports all of them. */
 class ProblemList {
   readonly problems: TopologyProblem[] = [];
@@ -48,11 +63,30 @@ class ProblemList {
     this.problems.push({ field, value, message });
   }
 
-  /** Returns the object at `field`, or null after recording a problem. */
-  object(value: unknown, field: string): JsonObject | null {
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as JsonObject;
-    this.add(field, value, 'is not a JSON object; write { ... }');
-    return null;
+  /** Returns the object at `field`, or null after recording a problem. Keys outside `known` are recorded as problems. */
+  object(value: unknown, field: string, known?: readonly string[]): JsonObject | null {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      this.add(field, value, 'is not a JSON object; write { ... }');
+      return null;
+    }
+    const entry = value as JsonObject;
+    for (const key of Object.keys(entry)) {
+      if (known !== undefined && !known.includes(key)) {
+        const path = field === '(root)' ? key : `${field}.${key}`;
+        this.add(path, entry[key], `is an unknown key; remove it or use one of ${known.join(', ')}`);
+      }
+    }
+    return entry;
+  }
+
+  /** Returns the prefix line as written, after recording a problem when it is invalid. */
+  prefix(value: unknown, field: string): string {
+    const parsed = parsePrefixText(value);
+    if (typeof parsed === 'string') {
+      this.add(field, value, `is not a valid prefix; ${parsed}`);
+      return String(value);
+    }
+    return value as string;
   }
 
   /** Returns the array at `field` (the fallback when absent), or an empty array after recording a problem. */
@@ -112,7 +146,7 @@ class ProblemList {
  */
 export function validateTopology(value: unknown, source = 'topology'): ValidatedTopology {
   const problems = new ProblemList();
-  const root = problems.object(value, '(root)') ?? {};
+  const root = problems.object(value, '(root)', TOPOLOGY_KEYS.root) ?? {};
 
   const seedValue = root.seed;
   let seed: string | undefined;
@@ -130,8 +164,12 @@ export function validateTopology(value: unknown, source = 'topology'): Validated
     frames: validateFrames(root.frames, problems),
     publicStun: problems.boolean(root.publicStun, 'publicStun', false),
   };
+  const nodeNames = topology.trafficNodes.map((node) => node.name);
+  if (root.resolvers !== undefined) topology.resolvers = validateResolvers(root.resolvers, nodeNames, problems);
+  if (root.anycast !== undefined) topology.anycast = validateAnycast(root.anycast, nodeNames, problems);
   checkCounts(root, topology, problems);
   checkUniqueNames(topology, problems);
+  checkMethodSettings(topology, problems);
 
   if (problems.problems.length > 0) throw new TopologyError(source, problems.problems);
   return { topology, warnings: collectWarnings(topology) };
@@ -166,7 +204,7 @@ function validateMethod(value: unknown, problems: ProblemList): Method {
 
 function validateHeartbeat(value: unknown, problems: ProblemList): HeartbeatSpec {
   if (value === undefined) return { intervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS, timeoutMs: DEFAULT_HEARTBEAT_TIMEOUT_MS };
-  const entry = problems.object(value, 'heartbeat') ?? {};
+  const entry = problems.object(value, 'heartbeat', TOPOLOGY_KEYS.heartbeat) ?? {};
   const intervalMs = problems.integer(entry.intervalMs, 'heartbeat.intervalMs', { min: 10, max: 60_000, fallback: DEFAULT_HEARTBEAT_INTERVAL_MS });
   const timeoutMs = problems.integer(entry.timeoutMs, 'heartbeat.timeoutMs', { min: 20, max: 600_000, fallback: DEFAULT_HEARTBEAT_TIMEOUT_MS });
   if (timeoutMs <= intervalMs) {
@@ -181,7 +219,7 @@ function validateNodeName(value: unknown, field: string, problems: ProblemList):
   if (!LABEL_PATTERN.test(name)) {
     problems.add(field, name, LABEL_FIX);
   } else if (RESERVED_NODE_NAMES.includes(name)) {
-    problems.add(field, name, `is reserved for the launcher's own processes (${RESERVED_NODE_NAMES.join(', ')}); choose another name`);
+    problems.add(field, name, `is reserved for the launcher's own hostnames (${RESERVED_NODE_NAMES.join(', ')}); choose another name`);
   } else if (nodeHostname(name) === SITE_HOSTNAME) {
     // Unreachable while every node hostname has one label more than the zone, kept in case the site hostname changes.
     problems.add(field, name, `makes the node hostname equal to the site hostname ${SITE_HOSTNAME}; choose another name`);
@@ -190,7 +228,7 @@ function validateNodeName(value: unknown, field: string, problems: ProblemList):
 }
 
 function validateMaster(value: unknown, field: string, problems: ProblemList): MasterSpec {
-  const entry = problems.object(value, field) ?? {};
+  const entry = problems.object(value, field, TOPOLOGY_KEYS.master) ?? {};
   return {
     name: validateNodeName(entry.name, `${field}.name`, problems),
     model: problems.model(entry.model, `${field}.model`),
@@ -198,16 +236,9 @@ function validateMaster(value: unknown, field: string, problems: ProblemList): M
 }
 
 function validateTrafficNode(value: unknown, field: string, problems: ProblemList): TrafficNodeSpec {
-  const entry = problems.object(value, field) ?? {};
+  const entry = problems.object(value, field, TOPOLOGY_KEYS.trafficNode) ?? {};
   const name = validateNodeName(entry.name, `${field}.name`, problems);
-  const prefixes = problems.array(entry.prefixes, `${field}.prefixes`, []).map((line, index) => {
-    const parsed = parsePrefixText(line);
-    if (typeof parsed === 'string') {
-      problems.add(`${field}.prefixes[${index}]`, line, `is not a valid prefix; ${parsed}`);
-      return String(line);
-    }
-    return line as string;
-  });
+  const prefixes = problems.array(entry.prefixes, `${field}.prefixes`, []).map((line, index) => problems.prefix(line, `${field}.prefixes[${index}]`));
   return {
     name,
     model: problems.model(entry.model, `${field}.model`),
@@ -220,7 +251,7 @@ function validateTrafficNode(value: unknown, field: string, problems: ProblemLis
 }
 
 function validateClient(value: unknown, field: string, problems: ProblemList): ClientSpec {
-  const entry = problems.object(value, field) ?? {};
+  const entry = problems.object(value, field, TOPOLOGY_KEYS.client) ?? {};
   const name = problems.string(entry.name, `${field}.name`);
   if (name !== '' && !LABEL_PATTERN.test(name)) problems.add(`${field}.name`, name, LABEL_FIX);
 
@@ -269,12 +300,62 @@ function validateClientAddress(value: unknown, field: string, problems: ProblemL
 }
 
 function validateFrames(value: unknown, problems: ProblemList): FramesSpec {
-  const entry = value === undefined ? {} : (problems.object(value, 'frames') ?? {});
+  const entry = value === undefined ? {} : (problems.object(value, 'frames', TOPOLOGY_KEYS.frames) ?? {});
   return {
     count: problems.integer(entry.count, 'frames.count', { min: 1, max: MAX_FRAME_COUNT, fallback: DEFAULT_FRAME_COUNT }),
     sizeBytes: problems.integer(entry.sizeBytes, 'frames.sizeBytes', { min: 1, max: MAX_FRAME_SIZE_BYTES, fallback: DEFAULT_FRAME_SIZE_BYTES }),
     intervalMs: problems.integer(entry.intervalMs, 'frames.intervalMs', { min: 0, max: MAX_FRAME_INTERVAL_MS, fallback: DEFAULT_FRAME_INTERVAL_MS }),
   };
+}
+
+function validateResolvers(value: unknown, nodeNames: readonly string[], problems: ProblemList): ResolverSpec[] {
+  const resolvers = problems.array(value, 'resolvers').map((item, index): ResolverSpec => {
+    const field = `resolvers[${index}]`;
+    const entry = problems.object(item, field, TOPOLOGY_KEYS.resolver) ?? {};
+    const name = problems.string(entry.name, `${field}.name`);
+    if (name !== '' && !LABEL_PATTERN.test(name)) problems.add(`${field}.name`, name, LABEL_FIX);
+    const sources = problems.array(entry.sources, `${field}.sources`).map((line, position) => problems.prefix(line, `${field}.sources[${position}]`));
+    if (Array.isArray(entry.sources) && sources.length === 0) problems.add(`${field}.sources`, [], 'is empty; list the client prefixes this resolver answers, such as "127.30.0.0/16"');
+    const trafficNodes = problems.array(entry.trafficNodes, `${field}.trafficNodes`).map((node, position) => validateNodeReference(node, `${field}.trafficNodes[${position}]`, nodeNames, problems));
+    if (Array.isArray(entry.trafficNodes) && trafficNodes.length === 0) problems.add(`${field}.trafficNodes`, [], 'is empty; list the traffic nodes this resolver points the shared hostname at');
+    return { name, sources, trafficNodes };
+  });
+  const seen = new Set<string>();
+  resolvers.forEach((resolver, index) => {
+    if (resolver.name !== '' && seen.has(resolver.name)) problems.add(`resolvers[${index}].name`, resolver.name, 'is already the name of another resolver; give each resolver its own name');
+    seen.add(resolver.name);
+  });
+  return resolvers;
+}
+
+function validateAnycast(value: unknown, nodeNames: readonly string[], problems: ProblemList): AnycastSpec {
+  const entry = problems.object(value, 'anycast', TOPOLOGY_KEYS.anycast) ?? {};
+  const seen = new Map<string, number>();
+  const routes = problems.array(entry.routes, 'anycast.routes', []).map((item, index) => {
+    const field = `anycast.routes[${index}]`;
+    const route = problems.object(item, field, TOPOLOGY_KEYS.anycastRoute) ?? {};
+    const prefix = problems.prefix(route.prefix, `${field}.prefix`);
+    const earlier = seen.get(prefix);
+    if (earlier !== undefined) problems.add(`${field}.prefix`, prefix, `repeats anycast.routes[${earlier}].prefix; keep one route per prefix`);
+    else seen.set(prefix, index);
+    return { prefix, node: validateNodeReference(route.node, `${field}.node`, nodeNames, problems) };
+  });
+  return { routes, defaultNode: validateNodeReference(entry.defaultNode, 'anycast.defaultNode', nodeNames, problems) };
+}
+
+function validateNodeReference(value: unknown, field: string, nodeNames: readonly string[], problems: ProblemList): string {
+  const name = problems.string(value, field);
+  if (name !== '' && !nodeNames.includes(name)) {
+    problems.add(field, name, `is not a traffic node of this topology; use one of ${nodeNames.join(', ') || '(none listed)'}`);
+  }
+  return name;
+}
+
+/** The A record method needs no extra settings (the shared hostname then lists every node), but anycast needs its routing table. */
+function checkMethodSettings(topology: Topology, problems: ProblemList): void {
+  if (topology.method === 'anycast' && topology.anycast === undefined) {
+    problems.add('anycast', undefined, 'is required by method "anycast"; write { "routes": [{ "prefix": "127.30.0.0/16", "node": "eu-traffic1" }], "defaultNode": "us-traffic1" }');
+  }
 }
 
 function checkCounts(root: JsonObject, topology: Topology, problems: ProblemList): void {

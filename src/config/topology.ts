@@ -41,6 +41,33 @@ export interface ClientSpec {
   displayName: string;
 }
 
+/**
+ * A resolver view of the cluster DNS server for the A record method: clients
+ * whose source address lies in `sources` resolve the shared traffic hostname
+ * to the addresses of `trafficNodes`, in that order.
+ */
+export interface ResolverSpec {
+  /** DNS label such as "eu-dns"; shown in reasons ("a-record via eu-dns"). */
+  name: string;
+  /** IPv4 prefixes `a.b.c.d[/mask]` of the client source addresses that select this view. */
+  sources: string[];
+  /** Names of the traffic nodes the shared hostname resolves to in this view. */
+  trafficNodes: string[];
+}
+
+/** One line of the anycast routing table: clients in `prefix` reach `node`. */
+export interface AnycastRouteSpec {
+  prefix: string;
+  node: string;
+}
+
+/** The simulated anycast network: one shared address, routed by the client's source address. */
+export interface AnycastSpec {
+  routes: AnycastRouteSpec[];
+  /** Traffic node of clients that no route prefix contains. */
+  defaultNode: string;
+}
+
 /** Synthetic screen stream each client publishes during a session. */
 export interface FramesSpec {
   count: number;
@@ -70,6 +97,10 @@ export interface Topology {
   frames: FramesSpec;
   /** Start a public STUN server (RFC 5389 Binding over UDP) at .3 of the cluster's block. */
   publicStun: boolean;
+  /** Resolver views for the A record method; without them the shared hostname lists every traffic node. */
+  resolvers?: ResolverSpec[];
+  /** Routing table of the anycast router, which the launcher starts at .4 of the block when this is present. */
+  anycast?: AnycastSpec;
 }
 
 /** One invalid value in a topology: where it is, what it is, and how to fix it. */
@@ -115,5 +146,5 @@ export interface ValidatedTopology {
 export const NODE_ADDRESS_SECOND_OCTET_FIRST = 100;
 export const NODE_ADDRESS_SECOND_OCTET_LAST = 199;
 
-/** Names the launcher gives its own processes' hostnames, so no appliance may take them. */
-export const RESERVED_NODE_NAMES: readonly string[] = ['dns', 'stun', 'anycast'];
+/** Labels of the launcher's own hostnames (its processes and the shared traffic hostname), so no appliance may take them. */
+export const RESERVED_NODE_NAMES: readonly string[] = ['dns', 'stun', 'anycast', 'traffic'];

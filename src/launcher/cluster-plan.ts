@@ -8,6 +8,7 @@ import type { ClientSpec, FramesSpec, Topology } from '../config/topology.js';
 import type { DnsProcessConfig } from '../dns/dns-config.js';
 import type { ZoneDefinition } from '../dns/zone.js';
 import { HOST_OCTETS, MAX_TRAFFIC_NODES, type AddressBlock } from './address-block.js';
+import { addTrafficRecords, ANYCAST_PROCESS_NAME, anycastFile, delegationConfig, type AnycastFile } from './delegation-plan.js';
 import type { HiddenPorts } from './hidden-ports.js';
 import type { PortPlan } from './ports.js';
 import type { RunFolder } from './run-folder.js';
@@ -34,6 +35,8 @@ export interface ClusterPlan {
   backup?: PlannedNode;
   trafficNodes: PlannedNode[];
   site: { host: string; port: number };
+  /** Anycast router, when the topology has an anycast routing table. */
+  anycast?: { configFile: string; config: AnycastFile };
 }
 
 export interface PlanInputs {
@@ -55,8 +58,8 @@ export function applianceAddresses(topology: Topology, block: AddressBlock): str
 
 /**
  * Lays out the cluster: addresses from the block (master .1, backup master
- * .2, traffic nodes from .10, DNS .53), one port pair for every appliance,
- * the DNS zone, and the config of every process.
+ * .2, anycast router .4, traffic nodes from .10, DNS .53), one port pair for
+ * every appliance, the DNS zone, and the config of every process.
  */
 export function planCluster(inputs: PlanInputs): ClusterPlan {
   const { topology, block, ports, folder, hiddenPorts } = inputs;
@@ -90,6 +93,10 @@ export function planCluster(inputs: PlanInputs): ClusterPlan {
     };
   });
 
+  const trafficEndpoints = trafficNodes.map((node) => ({ name: node.name, host: node.config.public.host, address: node.config.public.address, port: node.config.public.port }));
+  const anycastListen = topology.anycast === undefined ? undefined : { address: block.address(HOST_OCTETS.anycast), port: ports.public };
+  const anycast = anycastListen === undefined ? undefined : anycastFile(topology, trafficEndpoints, anycastListen, folder.logFile(ANYCAST_PROCESS_NAME));
+
   const masterSpec = topology.masters[0];
   if (masterSpec === undefined) throw new Error('masters is empty; list one master');
   const masterAddress = block.address(HOST_OCTETS.master);
@@ -106,11 +113,13 @@ export function planCluster(inputs: PlanInputs): ClusterPlan {
       dataDir: folder.dataDir(masterSpec.name),
       logFile: folder.logFile(masterSpec.name),
       master: { seed: inputs.seed, sessionKeyFile: folder.sessionKeyFile },
+      delegation: delegationConfig(topology, ports.public, anycastListen),
     },
   };
 
   const backup = planBackup(topology, master, block.address(HOST_OCTETS.backup), ports, folder, hiddenPorts);
-  const zone = buildZone(dnsAddress, master, backup === undefined ? trafficNodes : [backup, ...trafficNodes], topology.publicStun ? block.address(HOST_OCTETS.stun) : undefined);
+  const baseZone = buildZone(dnsAddress, master, backup === undefined ? trafficNodes : [backup, ...trafficNodes], topology.publicStun ? block.address(HOST_OCTETS.stun) : undefined);
+  const zone = addTrafficRecords(baseZone, topology, trafficEndpoints);
   // The DNS claim channel listens on the internal port of the DNS server's own address
   // (the hidden internal port behind the fault layer, whose proxy takes the internal port).
   const claim = backup === undefined ? {} : { claim: { port: hiddenPorts?.internal ?? ports.internal, pskFile: folder.pskFile, certsDir: inputs.certsDir, heartbeat: topology.heartbeat } };
@@ -124,6 +133,7 @@ export function planCluster(inputs: PlanInputs): ClusterPlan {
     ...(backup === undefined ? {} : { backup }),
     trafficNodes,
     site: { host: SITE_HOSTNAME, port: ports.public },
+    ...(anycast === undefined ? {} : { anycast: { configFile: folder.configFile(ANYCAST_PROCESS_NAME), config: anycast } }),
   };
 }
 
@@ -199,7 +209,6 @@ export function buildZone(dnsAddress: string, master: PlannedNode, trafficNodes:
   };
   if (stunAddress !== undefined) a[nodeHostname(STUN_PROCESS_NAME)] = [stunAddress];
   for (const node of [master, ...trafficNodes]) a[node.config.public.host] = [node.config.public.address];
-  // NOTE: no SRV records or split-horizon views yet, so the srv and a-record methods have nothing to resolve.
   return { origin: ZONE, a };
 }
 
@@ -214,7 +223,7 @@ export interface ClientStart extends ClientSpec {
 }
 
 /** Builds the config file content of one client of a running cluster. */
-export function planClient(start: ClientStart, cluster: { site: ClusterPlan['site']; dns: { address: string; port: number }; certsDir: string; heartbeat: Topology['heartbeat']; frames: FramesSpec; folder: RunFolder }): ClientProcessConfig {
+export function planClient(start: ClientStart, cluster: { site: ClusterPlan['site']; dns: { address: string; port: number }; certsDir: string; heartbeat: Topology['heartbeat']; frames: FramesSpec; folder: RunFolder; seed: string }): ClientProcessConfig {
   return {
     role: start.role,
     name: start.name,
@@ -228,6 +237,8 @@ export function planClient(start: ClientStart, cluster: { site: ClusterPlan['sit
     frames: start.frames ?? cluster.frames,
     auto: start.auto ?? {},
     ...(start.sessionKey === undefined ? {} : { sessionKey: start.sessionKey }),
+    // Each client gets its own stream of the cluster's seed, so one client's draws do not shift another's.
+    seed: `${cluster.seed}/${start.name}`,
   };
 }
 

@@ -24,6 +24,7 @@ import { FAULT_LAYER_PROCESS_NAME, FaultLayer } from './fault-layer.js';
 import { chooseHiddenPorts, type HiddenPorts } from './hidden-ports.js';
 import { applyProcessSignal, stopForRestart, type ProcessFault } from './process-faults.js';
 import { applianceAddresses, clientTimezoneEnv, clusterBlueprint, DNS_PROCESS_NAME, STUN_PROCESS_NAME, nodeInfo, planClient, planCluster, type ClientStart, type ClusterPlan, type PlannedNode } from './cluster-plan.js';
+import { ANYCAST_PROCESS_NAME } from './delegation-plan.js';
 import { findPrimaryMaster, waitForBackup } from './failover-formation.js';
 import { waitForFormation, DEFAULT_FORMATION_TIMEOUT_MS } from './formation.js';
 import { choosePorts, chooseStunPort, type PortPlan } from './ports.js';
@@ -352,6 +353,7 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
       heartbeat: this.topology.heartbeat,
       frames: this.topology.frames,
       folder: this.folder,
+      seed: this.seed,
     });
     const configFile = this.folder.configFile(spec.name);
     await writeJson(configFile, config);
@@ -398,7 +400,9 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     this.block = await allocateAddressBlock();
     this.logger.info({ network: `${this.block.network}.0/24`, lockFile: this.block.lockFile }, 'address block reserved');
 
-    this.ports = await choosePorts(applianceAddresses(this.topology, this.block), this.block.address(HOST_OCTETS.dns), { standardPorts: this.options.standardPorts });
+    // The anycast router listens on the traffic nodes' public port too, so that port must be free on its address.
+    const anycastAddresses = this.topology.anycast === undefined ? [] : [this.block.address(HOST_OCTETS.anycast)];
+    this.ports = await choosePorts([...applianceAddresses(this.topology, this.block), ...anycastAddresses], this.block.address(HOST_OCTETS.dns), { standardPorts: this.options.standardPorts });
     if (this.ports.fallbackReason !== undefined) this.logger.warn({ ports: this.ports }, this.ports.fallbackReason);
 
     // Hashing the admin password takes a scrypt run, so it overlaps with the certificates.
@@ -431,7 +435,11 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     const dns = await this.launch(this.nodes, { name: DNS_PROCESS_NAME, role: 'dns', args: ['dns', '--config', plan.dns.configFile], logFile: plan.dns.config.logFile ?? '' });
     this.nodeInfos.push({ name: DNS_PROCESS_NAME, role: 'dns', hostname: `${DNS_PROCESS_NAME}.${plan.site.host}`, address: plan.dns.config.address, ports: { dns: plan.dns.service.port }, pid: dns.pid, logFile: dns.logFile });
 
-    await Promise.all([...[...plan.trafficNodes, ...backup].map((node) => this.launchAppliance(node)), this.topology.publicStun ? this.launchStun() : Promise.resolve()]);
+    await Promise.all([
+      ...[...plan.trafficNodes, ...backup].map((node) => this.launchAppliance(node)),
+      this.topology.publicStun ? this.launchStun() : Promise.resolve(),
+      this.launchAnycastRouter(plan),
+    ]);
     await this.launchAppliance(plan.master);
     const formationTimeoutMs = this.options.formationTimeoutMs ?? DEFAULT_FORMATION_TIMEOUT_MS;
     // A backup that has joined before the cluster is created is listed in it from the start.
@@ -520,6 +528,16 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     this.nodeInfos.push({ name: STUN_PROCESS_NAME, role: 'stun', hostname: nodeHostname(STUN_PROCESS_NAME), address, ports: { stun: boundPort }, pid: handle.pid, logFile });
   }
 
+  /** Starts the anycast router when the plan has one. It is not fronted by the fault layer. */
+  private async launchAnycastRouter(plan: ClusterPlan): Promise<void> {
+    const anycast = plan.anycast;
+    if (anycast === undefined) return;
+    await writeJson(anycast.configFile, anycast.config);
+    const handle = await this.launch(this.nodes, { name: ANYCAST_PROCESS_NAME, role: 'anycast', args: ['anycast', '--config', anycast.configFile], logFile: anycast.config.logFile });
+    this.faults.register(ANYCAST_PROCESS_NAME, anycast.config.address);
+    this.nodeInfos.push({ name: ANYCAST_PROCESS_NAME, role: 'anycast', hostname: '', address: anycast.config.address, ports: { public: anycast.config.port }, pid: handle.pid, logFile: handle.logFile });
+  }
+
   private async launchAppliance(node: PlannedNode): Promise<void> {
     await this.faults.frontAppliance(node.name, [node.config.public, node.config.internal]);
     const handle = await this.launch(this.nodes, { name: node.name, role: node.role, args: ['node', '--config', node.configFile], logFile: node.config.logFile ?? '' });
@@ -551,7 +569,7 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
 
   /** Node entries in a fixed order: DNS, master, then traffic nodes as the topology lists them. */
   private sortedNodeInfos(): ClusterProcessInfo[] {
-    const order = [DNS_PROCESS_NAME, STUN_PROCESS_NAME, ...this.topology.masters.map((node) => node.name), ...this.topology.trafficNodes.map((node) => node.name)];
+    const order = [DNS_PROCESS_NAME, STUN_PROCESS_NAME, ANYCAST_PROCESS_NAME, ...this.topology.masters.map((node) => node.name), ...this.topology.trafficNodes.map((node) => node.name)];
     return [...this.nodeInfos].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
   }
 

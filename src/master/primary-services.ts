@@ -98,7 +98,7 @@ export class PrimaryServices {
     const registry = new ClientRegistry();
     const queue = new SupportQueue();
     const report = (event: string, data: Record<string, unknown>): void => reportEvent(config.name, event, data);
-    const broker = new SessionBroker({ logger, registry, selection, config: synced, report });
+    const broker = new SessionBroker({ logger, registry, selection, config: synced, report, delegation: config.delegation });
 
     const links: ApplianceLinks = new ApplianceLinks(
       {

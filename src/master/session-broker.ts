@@ -3,8 +3,10 @@ import type { Logger } from '../logging/logger.js';
 import { ProtocolError } from '../protocol/envelope.js';
 import { ErrorCode, StreamDirection, type ClusterConfig, type IAssignment, type atlas } from '../protocol/messages.js';
 import { DEFAULT_TICKET_TTL_MS, issueTicket } from '../protocol/tickets.js';
-import type { Choice, ChoiceReason } from '../routing/index.js';
+import type { DelegationConfig } from '../config/delegation-config.js';
+import type { Choice, ChoiceReason, DelegatedMethod } from '../routing/index.js';
 import { roleName, type ClientRegistry, type ConnectedClient } from './client-registry.js';
+import { delegatedTarget, learnedReason, type DelegatedTarget } from './delegated-assignment.js';
 import { toWireReason, type NodeSelection } from './node-selection.js';
 
 export const CUSTOMER_SCREEN_STREAM = 'customer-screen';
@@ -29,13 +31,21 @@ export interface SessionRecord {
   id: string;
   customerId: string;
   representativeId: string;
+  /** Customer's home node; empty until the node reports the customer, under the SRV, A record and anycast methods. */
   customerNode: string;
+  /** Representative's home node; empty until learned, like customerNode. */
   representativeNode: string;
   /** Reason for the representative's home node, which the customer's Show My Screen connection also uses. */
   representativeReason: ChoiceReason;
   startedAtMs: number;
   connections: Map<string, SessionConnection[]>;
   logger: Logger;
+  /** Method that left a home node to the client, when one did; its home connections start with an empty node. */
+  delegatedMethod?: DelegatedMethod;
+  /** Reason for the customer's home node, which the representative's cross connection uses. */
+  customerReason?: ChoiceReason;
+  /** Connections that wait for a home node to be learned: the representative's cross connection, the customer's screen share. */
+  waiting?: { representativeCross: boolean; screenShare: boolean };
 }
 
 export interface SessionBrokerDeps {
@@ -46,6 +56,8 @@ export interface SessionBrokerDeps {
   config: () => ClusterConfig;
   /** Sends a timeline event to the launcher (session started or ended). */
   report?: (event: string, data: Record<string, unknown>) => void;
+  /** Names and addresses of the SRV, A record and anycast methods; those methods cannot start sessions without them. */
+  delegation?: DelegationConfig;
 }
 
 export interface SessionBrokerOptions {
@@ -101,43 +113,46 @@ export class SessionBroker {
     const customerChoice = this.chooseFor(customer, id);
     const representativeChoice = this.chooseFor(representative, id);
 
-    if (customerChoice.kind !== 'node' || representativeChoice.kind !== 'node') {
-      const reason = startFailureReason(customerChoice, 'customer') ?? startFailureReason(representativeChoice, 'representative') ?? 'no traffic node available';
-      logger.warn({ customer: customer.clientId, representative: representative.clientId, reason }, 'session not started');
-      for (const client of [customer, representative]) client.channel.send({ sessionEnded: { sessionId: id, reason } });
+    const failure = this.startFailureReason(customerChoice, 'customer') ?? this.startFailureReason(representativeChoice, 'representative');
+    if (failure !== undefined) {
+      logger.warn({ customer: customer.clientId, representative: representative.clientId, reason: failure }, 'session not started');
+      for (const client of [customer, representative]) client.channel.send({ sessionEnded: { sessionId: id, reason: failure } });
       return undefined;
     }
 
+    const delegatedMethod = [customerChoice, representativeChoice].find((choice) => choice.kind === 'delegated')?.method;
     const session: SessionRecord = {
       id,
       customerId: customer.clientId,
       representativeId: representative.clientId,
-      customerNode: customerChoice.node,
-      representativeNode: representativeChoice.node,
+      customerNode: choiceNode(customerChoice),
+      representativeNode: choiceNode(representativeChoice),
       representativeReason: representativeChoice.reason,
+      customerReason: customerChoice.reason,
       startedAtMs: Date.now(),
       connections: new Map(),
       logger,
+      ...(delegatedMethod === undefined ? {} : { delegatedMethod }),
+      waiting: { representativeCross: false, screenShare: false },
     };
     this.sessions.set(id, session);
     this.changes++;
     customer.sessionId = id;
     representative.sessionId = id;
 
-    const customerAssignments = [
-      this.assign(session, customer, 'home', customerChoice.node, CUSTOMER_SCREEN_STREAM, 'publish', customerChoice.reason),
-    ];
-    const representativeAssignments = [
-      this.assign(session, representative, 'home', representativeChoice.node, REP_SCREEN_STREAM, 'publish', representativeChoice.reason),
-      this.assign(session, representative, 'cross', customerChoice.node, CUSTOMER_SCREEN_STREAM, 'subscribe', customerChoice.reason),
-    ];
+    const customerAssignments = [this.assign(session, customer, 'home', session.customerNode, CUSTOMER_SCREEN_STREAM, 'publish', customerChoice.reason)];
+    const representativeAssignments = [this.assign(session, representative, 'home', session.representativeNode, REP_SCREEN_STREAM, 'publish', representativeChoice.reason)];
+    // Under a delegated method the customer's home node is known only once its node reports it.
+    if (session.customerNode === '') session.waiting!.representativeCross = true;
+    else representativeAssignments.push(this.assign(session, representative, 'cross', session.customerNode, CUSTOMER_SCREEN_STREAM, 'subscribe', customerChoice.reason));
+
     customer.channel.send({
       sessionStart: { sessionId: id, peerClientId: representative.clientId, peerDisplayName: representative.displayName, assignments: customerAssignments },
     });
     representative.channel.send({
       sessionStart: { sessionId: id, peerClientId: customer.clientId, peerDisplayName: customer.displayName, assignments: representativeAssignments },
     });
-    logger.info({ customer: customer.clientId, customerNode: session.customerNode, representative: representative.clientId, representativeNode: session.representativeNode }, 'session started');
+    logger.info({ customer: customer.clientId, customerNode: session.customerNode, representative: representative.clientId, representativeNode: session.representativeNode, delegatedMethod }, 'session started');
     this.deps.report?.('session-started', { sessionId: id, customer: customer.clientId, customerNode: session.customerNode, representative: representative.clientId, representativeNode: session.representativeNode });
     return session;
   }
@@ -149,11 +164,19 @@ export class SessionBroker {
     if (session.representativeId !== representative.clientId) {
       throw new ProtocolError(ErrorCode.ERROR_UNEXPECTED_MESSAGE, `ShowMyScreen must come from the representative of session ${sessionId}`);
     }
+    if (session.representativeNode === '') {
+      session.waiting = { representativeCross: session.waiting?.representativeCross ?? false, screenShare: true };
+      session.logger.info('screen share waits until the representative\'s home node reports the representative');
+      return;
+    }
+    this.sendScreenShare(session);
+  }
+
+  private sendScreenShare(session: SessionRecord): void {
     const customer = this.deps.registry.get(session.customerId);
     if (customer === undefined) return;
-
     const assignment = this.assign(session, customer, 'cross', session.representativeNode, REP_SCREEN_STREAM, 'subscribe', session.representativeReason);
-    customer.channel.send({ screenShareStart: { sessionId, assignment } });
+    customer.channel.send({ screenShareStart: { sessionId: session.id, assignment } });
     session.logger.info({ customer: customer.clientId, trafficNode: session.representativeNode }, 'screen share started');
   }
 
@@ -197,6 +220,14 @@ export class SessionBroker {
     const direction = request.direction === StreamDirection.DIRECTION_PUBLISH ? 'publish' : 'subscribe';
     const connection = (session.connections.get(client.clientId) ?? []).find((candidate) => candidate.stream === request.stream && candidate.direction === direction);
     const config = this.deps.config();
+    if (connection !== undefined && connection.node === '' && session.delegatedMethod !== undefined) {
+      // The node has not reported the client yet, so the client may try any node again.
+      const reason = { method: session.delegatedMethod, candidates: 0, tied: 0, text: connection.reason };
+      const assignment = this.assign(session, client, connection.kind, '', connection.stream, connection.direction, reason);
+      client.channel.send({ ticketGrant: { sessionId, assignment } });
+      session.logger.info({ peer: client.clientId, stream: connection.stream, method: session.delegatedMethod }, 'fresh ticket issued for a reconnect under a delegated method');
+      return;
+    }
     const member = connection === undefined ? undefined : config.members.find((candidate) => candidate.name === connection.node);
     if (connection === undefined || member === undefined) {
       const message = `session ${sessionId} has no ${request.stream ?? ''} ${direction} connection on a configured traffic node for this client; nothing to renew`;
@@ -268,13 +299,55 @@ export class SessionBroker {
     if (session === undefined) return;
     const direction = report.direction === StreamDirection.DIRECTION_PUBLISH ? 'publish' : 'subscribe';
     for (const connection of session.connections.get(report.participantId) ?? []) {
-      if (connection.node === node && connection.stream === report.stream && connection.direction === direction) {
+      if (connection.stream !== report.stream || connection.direction !== direction) continue;
+      if (connection.node === '' && report.connected) this.learnNode(session, report, connection, node);
+      if (connection.node === node) {
         connection.connected = report.connected;
         connection.connectedAtMs = report.connected ? Date.now() : undefined;
       }
     }
     this.changes++;
     session.logger.info({ trafficNode: node, peer: report.participantId, stream: report.stream, direction, clientIp: report.clientIp, connected: report.connected }, 'traffic node reported a session connection');
+  }
+
+  /**
+   * Records the node a client reached under a delegated method, with the
+   * network rule that explains it. Then sends the connections that waited for
+   * that node: the representative's cross connection to the customer's home
+   * node, or the customer's screen share from the representative's.
+   */
+  private learnNode(session: SessionRecord, report: atlas.SessionClientReport, connection: SessionConnection, node: string): void {
+    const method = session.delegatedMethod;
+    const delegation = this.deps.delegation;
+    if (method === undefined || delegation === undefined) return;
+    const member = this.deps.config().members.find((candidate) => candidate.name === node);
+    const reason = learnedReason(method, delegation, member ?? undefined, report.clientIp);
+    connection.node = node;
+    connection.reason = reason.text;
+    session.logger.info({ peer: report.participantId, trafficNode: node, clientIp: report.clientIp, method, reason: reason.text }, 'home node learned from the traffic node');
+    this.deps.report?.('home-node-learned', { sessionId: session.id, participant: report.participantId, node, reason: reason.text });
+    if (connection.kind !== 'home') return;
+
+    if (report.participantId === session.customerId) {
+      session.customerNode = node;
+      session.customerReason = reason;
+      if (session.waiting?.representativeCross === true) {
+        session.waiting.representativeCross = false;
+        const representative = this.deps.registry.get(session.representativeId);
+        if (representative !== undefined) {
+          const assignment = this.assign(session, representative, 'cross', node, CUSTOMER_SCREEN_STREAM, 'subscribe', reason);
+          representative.channel.send({ sessionAssignment: { sessionId: session.id, assignment } });
+          session.logger.info({ representative: representative.clientId, trafficNode: node }, 'cross connection sent to the representative');
+        }
+      }
+    } else if (report.participantId === session.representativeId) {
+      session.representativeNode = node;
+      session.representativeReason = reason;
+      if (session.waiting?.screenShare === true) {
+        session.waiting.screenShare = false;
+        this.sendScreenShare(session);
+      }
+    }
   }
 
   private chooseFor(client: ConnectedClient, sessionId: string): Choice {
@@ -295,8 +368,7 @@ export class SessionBroker {
     reason: ChoiceReason,
   ): IAssignment {
     const config = this.deps.config();
-    const member = config.members.find((candidate) => candidate.name === node);
-    if (member === undefined) throw new Error(`traffic node ${node} is not in configuration version ${config.version}`);
+    const target = this.targetOf(session, node, config);
     const wireDirection = direction === 'publish' ? StreamDirection.DIRECTION_PUBLISH : StreamDirection.DIRECTION_SUBSCRIBE;
     const ticket = issueTicket(
       config.sessionKey,
@@ -311,19 +383,29 @@ export class SessionBroker {
     session.connections.set(client.clientId, others);
     this.changes++;
 
-    const assignment: IAssignment = {
-      kind,
-      node,
-      host: member.publicHost,
-      port: member.publicPort,
-      stream,
-      direction: wireDirection,
-      ticket,
-      reason: toWireReason(reason),
-      srvName: '',
-      tlsName: member.publicHost,
-    };
+    const assignment: IAssignment = { kind, node, stream, direction: wireDirection, ticket, reason: toWireReason(reason), ...target };
     return assignment;
+  }
+
+  /** Returns where a connection goes: the node's own hostname, or under a delegated method (empty node) the name or address of that method. */
+  private targetOf(session: SessionRecord, node: string, config: ClusterConfig): DelegatedTarget {
+    if (node === '') {
+      if (session.delegatedMethod === undefined || this.deps.delegation === undefined) throw new Error(`session ${session.id} has a connection without a node but no delegated method`);
+      return delegatedTarget(session.delegatedMethod, this.deps.delegation);
+    }
+    const member = config.members.find((candidate) => candidate.name === node);
+    if (member === undefined) throw new Error(`traffic node ${node} is not in configuration version ${config.version}`);
+    return { host: member.publicHost, port: member.publicPort, srvName: '', tlsName: member.publicHost };
+  }
+
+  /** Returns the reason a choice cannot start a session, or undefined when it can. */
+  private startFailureReason(choice: Choice, participant: string): string | undefined {
+    if (choice.kind === 'none') return `no traffic node available for the ${participant}: ${choice.reason.text}`;
+    if (choice.kind !== 'delegated') return undefined;
+    const delegation = this.deps.delegation;
+    if (delegation === undefined) return `traffic node method ${choice.method} needs the names and addresses of the delegated methods (node config "delegation"), and this master has none`;
+    if (choice.method === 'anycast' && delegation.anycast === undefined) return 'traffic node method anycast needs an anycast address, and this master has none; add an "anycast" routing table to the topology';
+    return undefined;
   }
 
   /**
@@ -345,16 +427,11 @@ function sessionNodes(session: SessionRecord): Set<string> {
   for (const connections of session.connections.values()) {
     for (const connection of connections) nodes.add(connection.node);
   }
+  nodes.delete('');
   return nodes;
 }
 
-/** Returns the reason a choice cannot start a session, or undefined when it names a node. */
-function startFailureReason(choice: Choice, participant: string): string | undefined {
-  if (choice.kind === 'none') return `no traffic node available for the ${participant}: ${choice.reason.text}`;
-  if (choice.kind === 'delegated') {
-    // TODO: srv, a-record and anycast must send the client a DNS name or the anycast address,
-    // then learn the home node from the node's SessionClientReport. Until then they are rejected here.
-    return `traffic node method ${choice.method} is not supported yet by this master`;
-  }
-  return undefined;
+/** Returns the node a choice names, or an empty string when the client finds its node itself. */
+function choiceNode(choice: Choice): string {
+  return choice.kind === 'node' ? choice.node : '';
 }
