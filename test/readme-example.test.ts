@@ -2,7 +2,7 @@
 import t from 'tap';
 import { startCluster } from 'atlas-sim';
 
-void t.test('traffic node failure ends its session', async (t) => {
+void t.test('traffic node and master failures', async (t) => {
   // The default cluster: a failover pair of masters, two US and two EU
   // traffic nodes, DNS, a US representative (rep-us) and an EU customer
   // (customer-eu).
@@ -37,4 +37,22 @@ void t.test('traffic node failure ends its session', async (t) => {
   await cluster.restart(node);
   await cluster.waitForNode(node, { online: true, timeoutMs: 30_000 });
   t.pass('node rejoined');
+
+  // Fail over the master: SIGKILL the primary, the backup takes over under a
+  // higher term, and the clients reconnect through the site hostname.
+  const primary = await cluster.primaryMaster();
+  const failedAt = Date.now();
+  await cluster.kill(primary);
+  const promoted = await cluster.waitForEvent({ event: 'became-primary' }, { sinceMs: failedAt, timeoutMs: 30_000 });
+  t.not(promoted.name, primary, 'the backup took over');
+  await cluster.waitForEvent(
+    { process: 'rep-us', event: 'connected', where: (data) => data.masterName === promoted.name },
+    { sinceMs: failedAt, timeoutMs: 30_000 },
+  );
+  t.equal(await cluster.primaryMaster(), promoted.name, 'the new primary serves');
+
+  // Read the timeline: every process reports its events to the launcher.
+  for (const event of cluster.events.filter((entry) => entry.atMs >= failedAt)) {
+    t.comment(`+${event.atMs - failedAt} ms ${event.name} ${event.event}`);
+  }
 });

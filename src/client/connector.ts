@@ -49,6 +49,10 @@ export function createClientNetwork(deps: { logger: Logger }, config: ClientProc
     lookup,
     localAddress: config.address,
     heartbeat,
+    // A master that does not finish the handshake within the heartbeat timeout counts as silent, as on an open
+    // channel. When the old primary is paused, the next attempt then resolves the site hostname to the new
+    // primary sooner than the default 5 s connect timeout would allow.
+    connectTimeoutMs: heartbeat.timeoutMs,
   });
 
   const connectSession = (target: SessionTarget): Promise<Channel> => connectChannel({ logger: deps.logger.child({ peer: target.host }) }, {
