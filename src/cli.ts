@@ -14,6 +14,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   up: { module: './cli/up-command.js', summary: 'start a cluster in the foreground, or in the background with --detach' },
   status: { module: './cli/status-command.js', summary: 'show each process of a running cluster: role, address, PID, state, configuration version' },
   down: { module: './cli/down-command.js', summary: 'stop a cluster started with up, leaving nothing running' },
+  route: { module: './cli/route-command.js', summary: 'explain which traffic node the rules pick for a client address and UTC offset, and why' },
   clients: { module: './cli/clients-command.js', summary: 'list the clients connected to each appliance, through the command API' },
   cluster: { module: './cli/cluster-command.js', summary: "administer a running cluster through the master's admin API: nodes, method, sync, history, disband" },
   security: { module: './cli/security-command.js', summary: "show or set each appliance's inter-appliance pre-shared key" },

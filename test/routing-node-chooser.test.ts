@@ -331,3 +331,57 @@ void t.test('chooser rejects bad client input', (t) => {
   t.throws(() => subject.choose({ clientIp: '10.0.0.1', utcOffsetMinutes: 841 }), RangeError, 'offset');
   t.end();
 });
+
+void t.test('chooser explain lists tie', (t) => {
+  const subject = chooser('random', prefixNodes, 'explain');
+  const explanation = subject.explain({ clientIp: '127.40.9.9', utcOffsetMinutes: 0 }, createRng('explain-pick'));
+  t.same(explanation.tied, ['region', 'host'], 'tied nodes in configuration order');
+  t.same(explanation.candidates, ['global', 'region', 'site', 'host'], 'every candidate');
+  t.equal(explanation.choice.reason.text, 'prefix 127.40.0.0/16 (length 16), 2 tied of 4 candidates', 'reason as choose gives it');
+  t.same(
+    explanation.nodes.map((entry) => [entry.name, entry.candidate]),
+    [['global', true], ['region', true], ['site', true], ['host', true]],
+    'node list',
+  );
+  t.end();
+});
+
+void t.test('chooser explain leaves generator alone', (t) => {
+  const nodes = [node('a'), node('b'), node('c'), node('d')];
+  const explained = chooser('random', nodes, 'replay');
+  const plain = chooser('random', nodes, 'replay');
+  for (let i = 0; i < 20; i++) explained.explain({ clientIp: '10.0.0.1', utcOffsetMinutes: 0 }, createRng(`side-${i}`));
+  const picks = (subject: NodeChooser): string[] =>
+    Array.from({ length: 50 }, () => {
+      const choice = subject.choose({ clientIp: '10.0.0.1', utcOffsetMinutes: 0 });
+      return choice.kind === 'node' ? choice.node : choice.kind;
+    });
+  t.same(picks(explained), picks(plain), 'same picks with and without explanations in between');
+  t.end();
+});
+
+void t.test('chooser explain same pick as choose', (t) => {
+  const nodes = [node('berlin', { timezone: 'Europe/Berlin' }), node('paris', { timezone: '+01:00' }), node('tokyo', { timezone: 'Asia/Tokyo' })];
+  for (const seed of ['s1', 's2', 's3', 's4', 's5', 's6']) {
+    const explanation = chooser('timezone', nodes).explain({ clientIp: '10.0.0.1', utcOffsetMinutes: 60, at: WINTER }, createRng(seed));
+    const choice = chooser('timezone', nodes, seed).choose({ clientIp: '10.0.0.1', utcOffsetMinutes: 60, at: WINTER });
+    t.same(explanation.choice, choice, `seed ${seed}: explanation equals the choice of a chooser with that seed`);
+    t.same(explanation.tied, ['berlin', 'paris'], `seed ${seed}: tie`);
+    t.same(explanation.candidates, ['berlin', 'paris', 'tokyo'], `seed ${seed}: candidates with a timezone`);
+  }
+  t.end();
+});
+
+void t.test('chooser explain without candidates', (t) => {
+  const subject = chooser('srv', [node('off', { online: false }), node('closed', { accepting: false })]);
+  const explanation = subject.explain({ clientIp: '10.0.0.1', utcOffsetMinutes: 0 }, createRng(1));
+  t.equal(explanation.choice.kind, 'none', 'none');
+  t.same(explanation.candidates, [], 'no candidates');
+  t.same(explanation.tied, [], 'no tie');
+  t.same(
+    explanation.nodes.map((entry) => [entry.name, entry.online, entry.accepting, entry.candidate]),
+    [['off', false, true, false], ['closed', true, false, false]],
+    'states',
+  );
+  t.end();
+});

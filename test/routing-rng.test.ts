@@ -62,3 +62,21 @@ void t.test('rng nextInt bounds', (t) => {
   }
   t.end();
 });
+
+void t.test('rng fork continues independently', (t) => {
+  const rng = createRng('fork');
+  rng.nextUint32();
+  const fork = rng.fork();
+  const fromFork = Array.from({ length: 5 }, () => fork.nextUint32());
+  const fromOriginal = Array.from({ length: 5 }, () => rng.nextUint32());
+  t.same(fromFork, fromOriginal, 'the fork yields the stream the original yields next');
+
+  const untouched = createRng('fork');
+  untouched.nextUint32();
+  const forked = createRng('fork');
+  forked.nextUint32();
+  const side = forked.fork();
+  for (let i = 0; i < 10; i++) side.nextUint32();
+  t.equal(forked.nextUint32(), untouched.nextUint32(), 'draws from the fork leave the original unchanged');
+  t.end();
+});

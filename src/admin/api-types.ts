@@ -10,6 +10,7 @@ export const ADMIN_PATHS = {
   sync: '/api/cluster/sync',
   history: '/api/cluster/history',
   disband: '/api/cluster/disband',
+  route: '/api/route',
   security: '/api/security',
   preSharedKey: '/api/security/pre-shared-key',
   node: '/api/node',

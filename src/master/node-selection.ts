@@ -1,6 +1,18 @@
 import type { Logger } from '../logging/logger.js';
 import type { ClusterConfig, IChoiceReason } from '../protocol/messages.js';
-import { NodeChooser, createRng, parseMethod, type Choice, type ChoiceReason, type Method } from '../routing/index.js';
+import {
+  NodeChooser,
+  createRng,
+  explainRoute,
+  parseMethod,
+  type Choice,
+  type ChoiceReason,
+  type Method,
+  type Rng,
+  type RouteExplanation,
+  type RouteNodeConfig,
+  type RouteQuery,
+} from '../routing/index.js';
 import { ConfigError } from '../util/errors.js';
 import type { TrafficNodeState } from './traffic-node-state.js';
 
@@ -19,13 +31,16 @@ export interface NodeSelectionOptions {
  */
 export class NodeSelection {
   private readonly chooser: NodeChooser;
+  private readonly rng: Rng;
+  private nodeConfigs: RouteNodeConfig[] = [];
   private syncedVersion = 0;
   private pendingVersion: number | undefined;
   private method: Method = 'random';
   private readonly states = new Map<string, Readonly<TrafficNodeState>>();
 
   constructor(private readonly deps: { logger: Logger }, options: NodeSelectionOptions) {
-    this.chooser = new NodeChooser({ rng: createRng(options.seed) }, { method: parseMethod(options.config.method || 'random') });
+    this.rng = createRng(options.seed);
+    this.chooser = new NodeChooser({ rng: this.rng }, { method: parseMethod(options.config.method || 'random') });
     this.setConfig(options.config);
     deps.logger.info({ seed: options.seed, method: this.method, syncedVersion: this.syncedVersion }, 'node chooser ready');
   }
@@ -37,6 +52,13 @@ export class NodeSelection {
     this.method = parseMethod(config.method || 'random');
     this.chooser.setMethod(this.method);
     const traffic = config.members.filter((member) => member.role === 'traffic');
+    this.nodeConfigs = traffic.map((member) => ({
+      name: member.name ?? '',
+      prefixes: member.prefixes ?? [],
+      timezone: member.timezone ?? '',
+      srvPriority: member.srvPriority ?? 0,
+      srvWeight: member.srvWeight ?? 0,
+    }));
     this.chooser.setNodes(
       traffic.map((member) => {
         const state = this.states.get(member.name ?? '');
@@ -73,6 +95,20 @@ export class NodeSelection {
       if (!(error instanceof RangeError || error instanceof TypeError)) throw error;
       return { kind: 'none', reason: { method: this.method, candidates: 0, tied: 0, text: `client input rejected: ${error.message}` } };
     }
+  }
+
+  /**
+   * Explains the choice for a client with the rules and node states that
+   * sessions use. Ties are drawn from a fork of the session generator, so the
+   * explanation shows the next draw without changing later session choices.
+   * Throws RangeError or TypeError for an invalid offset or address.
+   */
+  explain(query: RouteQuery): RouteExplanation {
+    return explainRoute(this.chooser, this.method, this.nodeConfigs, query, this.rng.fork());
+  }
+
+  get syncedConfigVersion(): number {
+    return this.syncedVersion;
   }
 
   private isCurrent(version: number): boolean {

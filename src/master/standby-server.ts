@@ -55,5 +55,6 @@ export class StandbyServer {
     router.post(ADMIN_PATHS.sync, reject, { body: 'none' });
     router.post(ADMIN_PATHS.disband, reject, { body: 'none' });
     router.get(ADMIN_PATHS.history, reject);
+    router.get(ADMIN_PATHS.route, reject);
   }
 }

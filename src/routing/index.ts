@@ -5,3 +5,5 @@ export * from './prefix.js';
 export * from './rng.js';
 export * from './srv.js';
 export * from './timezone.js';
+export * from './route-explanation.js';
+export * from './route-query.js';

@@ -58,6 +58,23 @@ export type Choice =
   | { kind: 'delegated'; method: DelegatedMethod; reason: ChoiceReason }
   | { kind: 'none'; reason: ChoiceReason };
 
+/** A choice with what led to it, as the route explanation command shows it. */
+export interface ChoiceExplanation {
+  choice: Choice;
+  /** Nodes the rule that decided considered: every candidate, or under the timezone method the candidates with a timezone. */
+  candidates: string[];
+  /** Nodes equally good before the random pick; empty when the master does not pick. */
+  tied: string[];
+  /** Every node of the chooser, with its status and whether it is a candidate. */
+  nodes: (NodeStatus & { name: string; candidate: boolean })[];
+}
+
+/** Outcome of the rules before the random pick. `candidates` lists node indexes. */
+type Decision =
+  | { kind: 'none'; candidates: readonly number[]; reason: ChoiceReason }
+  | { kind: 'delegated'; method: DelegatedMethod; candidates: readonly number[]; reason: ChoiceReason }
+  | { kind: 'pick'; candidates: readonly number[]; among: readonly number[]; describe: (chosen: number) => ChoiceReason };
+
 export interface NodeChooserDeps {
   rng: Rng;
 }
@@ -75,7 +92,7 @@ export interface ChooseInput {
   at?: Date;
 }
 
-type NodeStatus = Pick<ChooserNode, 'online' | 'accepting' | 'configCurrent'>;
+export type NodeStatus = Pick<ChooserNode, 'online' | 'accepting' | 'configCurrent'>;
 
 interface NodeState {
   name: string;
@@ -157,21 +174,45 @@ export class NodeChooser {
   }
 
   /**
-   * Chooses a node for a client. Throws RangeError for an offset outside -720..+840
-   * minutes and TypeError for a client IP that is not an IP address.
+   * Chooses a node for a client, drawing any random pick from the chooser's
+   * generator. Throws RangeError for an offset outside -720..+840 minutes and
+   * TypeError for a client IP that is not an IP address.
    */
   choose(input: ChooseInput): Choice {
+    return this.settle(this.decide(input), this.rng);
+  }
+
+  /**
+   * Runs the same rules as choose() and also lists the candidates and the
+   * nodes tied for the random pick, for the route explanation command. The
+   * pick draws from `rng`, never from the chooser's own generator, so an
+   * explanation does not change the choices of later sessions. Throws as choose() does.
+   */
+  explain(input: ChooseInput, rng: Rng): ChoiceExplanation {
+    const decision = this.decide(input);
+    const choice = this.settle(decision, rng);
+    const names = (indexes: readonly number[]): string[] => indexes.map((index) => this.nodes[index]!.name);
+    return {
+      choice,
+      candidates: names(decision.candidates),
+      tied: decision.kind === 'pick' ? names(decision.among) : [],
+      nodes: this.nodes.map((node, index) => ({ name: node.name, ...node.status, candidate: this.candidateFlags[index] === 1 })),
+    };
+  }
+
+  /** Applies the rules up to the random pick. */
+  private decide(input: ChooseInput): Decision {
     validateClientOffset(input.utcOffsetMinutes);
     const address = parseClientAddress(input.clientIp);
     const candidates = this.candidateIndexes();
 
     if (candidates.length === 0) {
       const text = `no candidate: 0 of ${this.nodes.length} traffic nodes are online, accepting and on the current configuration`;
-      return { kind: 'none', reason: { method: this.method, candidates: 0, tied: 0, text } };
+      return { kind: 'none', candidates, reason: { method: this.method, candidates: 0, tied: 0, text } };
     }
 
     if (address !== null) {
-      const byPrefix = this.chooseByPrefix(address, candidates.length);
+      const byPrefix = this.decideByPrefix(address, candidates);
       if (byPrefix !== undefined) {
         return byPrefix;
       }
@@ -180,76 +221,78 @@ export class NodeChooser {
     const method = this.method;
     if (isDelegatedMethod(method)) {
       const text = `${method}: ${DELEGATION_TEXT[method]}, ${countCandidates(candidates.length)}`;
-      return { kind: 'delegated', method, reason: { method, candidates: candidates.length, tied: 0, text } };
+      return { kind: 'delegated', method, candidates, reason: { method, candidates: candidates.length, tied: 0, text } };
     }
     if (method === 'timezone') {
-      return this.chooseByTimezone(candidates, input.utcOffsetMinutes, input.at ?? new Date());
+      return this.decideByTimezone(candidates, input.utcOffsetMinutes, input.at ?? new Date());
     }
-    return this.chooseAtRandom(candidates, '');
+    return decideAtRandom(candidates, '');
   }
 
-  private chooseByPrefix(address: number, candidateCount: number): Choice | undefined {
+  /** Draws the pick of a decision from `rng` and builds the choice with its reason. */
+  private settle(decision: Decision, rng: Rng): Choice {
+    if (decision.kind === 'none') return { kind: 'none', reason: decision.reason };
+    if (decision.kind === 'delegated') return { kind: 'delegated', method: decision.method, reason: decision.reason };
+    const chosen = decision.among[rng.nextInt(decision.among.length)]!;
+    return { kind: 'node', node: this.nodes[chosen]!.name, reason: decision.describe(chosen) };
+  }
+
+  private decideByPrefix(address: number, candidates: readonly number[]): Decision | undefined {
     const entry = this.prefixIndex.lookup(address, this.candidateFlags);
     if (entry < 0) {
       return undefined;
     }
     const prefix = this.prefixIndex.prefixOf(entry);
     const tied = Array.from(this.prefixIndex.nodesOf(entry)).filter((index) => this.candidateFlags[index] === 1);
-    const chosen = this.pick(tied);
     const share = tied.length > 1 ? `${tied.length} tied of` : '1 of';
     const reason: ChoiceReason = {
       method: 'prefix',
       prefix: prefix.text,
       prefixLength: prefix.length,
-      candidates: candidateCount,
+      candidates: candidates.length,
       tied: tied.length,
-      text: `prefix ${prefix.text} (length ${prefix.length}), ${share} ${countCandidates(candidateCount)}`,
+      text: `prefix ${prefix.text} (length ${prefix.length}), ${share} ${countCandidates(candidates.length)}`,
     };
-    return { kind: 'node', node: this.nodes[chosen]!.name, reason };
+    return { kind: 'pick', candidates, among: tied, describe: () => reason };
   }
 
-  private chooseByTimezone(candidates: readonly number[], clientOffset: number, at: Date): Choice {
+  private decideByTimezone(candidates: readonly number[], clientOffset: number, at: Date): Decision {
     const zoned = candidates.filter((index) => this.nodes[index]!.timezone !== undefined);
     if (zoned.length === 0) {
       // NOTE: when no candidate has a timezone, the timezone method falls back to random.
       // Configuration validation is expected to require a timezone on every node.
-      return this.chooseAtRandom(candidates, ' (timezone method, but no candidate has a timezone)');
+      return decideAtRandom(candidates, ' (timezone method, but no candidate has a timezone)');
     }
 
     let nearest = Number.POSITIVE_INFINITY;
-    let tied: { index: number; offset: number }[] = [];
+    let tied: number[] = [];
+    const offsets = new Map<number, number>();
     for (const index of zoned) {
       const offset = offsetAt(this.nodes[index]!.timezone!, at);
+      offsets.set(index, offset);
       const distance = circularDistanceMinutes(offset, clientOffset);
       if (distance < nearest) {
         nearest = distance;
         tied = [];
       }
       if (distance === nearest) {
-        tied.push({ index, offset });
+        tied.push(index);
       }
     }
 
-    const chosen = tied[this.rng.nextInt(tied.length)]!;
     const skipped = candidates.length - zoned.length;
     const share = tied.length > 1 ? `${tied.length} tied of ${zoned.length}` : `1 of ${zoned.length}`;
     const skippedText = skipped > 0 ? ` (${countCandidates(skipped)} without a timezone skipped)` : '';
-    const text =
-      `timezone: node offset ${formatOffsetMinutes(chosen.offset)} nearest to client ` +
-      `${formatOffsetMinutes(clientOffset)} (distance ${nearest} min), ${share}${skippedText}`;
-    const reason: ChoiceReason = { method: 'timezone', candidates: zoned.length, tied: tied.length, text };
-    return { kind: 'node', node: this.nodes[chosen.index]!.name, reason };
-  }
-
-  private chooseAtRandom(candidates: readonly number[], note: string): Choice {
-    const chosen = this.pick(candidates);
-    const text = `random among ${countCandidates(candidates.length)}${note}`;
-    const reason: ChoiceReason = { method: 'random', candidates: candidates.length, tied: candidates.length, text };
-    return { kind: 'node', node: this.nodes[chosen]!.name, reason };
-  }
-
-  private pick(indexes: readonly number[]): number {
-    return indexes[this.rng.nextInt(indexes.length)]!;
+    // Tied nodes share the distance but not always the offset (+60 and -60 for a client at +0), so the text names the chosen one.
+    const describe = (chosen: number): ChoiceReason => ({
+      method: 'timezone',
+      candidates: zoned.length,
+      tied: tied.length,
+      text:
+        `timezone: node offset ${formatOffsetMinutes(offsets.get(chosen)!)} nearest to client ` +
+        `${formatOffsetMinutes(clientOffset)} (distance ${nearest} min), ${share}${skippedText}`,
+    });
+    return { kind: 'pick', candidates: zoned, among: tied, describe };
   }
 
   private candidateIndexes(): number[] {
@@ -266,6 +309,16 @@ export class NodeChooser {
     const { online, accepting, configCurrent } = this.nodes[index]!.status;
     this.candidateFlags[index] = online && accepting && configCurrent ? 1 : 0;
   }
+}
+
+function decideAtRandom(candidates: readonly number[], note: string): Decision {
+  const reason: ChoiceReason = {
+    method: 'random',
+    candidates: candidates.length,
+    tied: candidates.length,
+    text: `random among ${countCandidates(candidates.length)}${note}`,
+  };
+  return { kind: 'pick', candidates, among: candidates, describe: () => reason };
 }
 
 function countCandidates(count: number): string {

@@ -13,6 +13,8 @@ export interface Rng {
   next(): number;
   /** Uniform integer in [0, bound), without modulo bias. Throws RangeError unless bound is an integer in 1..2^32. */
   nextInt(bound: number): number;
+  /** Returns a generator that starts from this one's current state and then runs independently of it. */
+  fork(): Rng;
 }
 
 const UINT32_RANGE = 0x1_0000_0000;
@@ -29,14 +31,21 @@ export function createRng(seed: string | number): Rng {
     throw new RangeError(`rng seed ${seed} is not a finite number; pass a finite number or a string`);
   }
   const [h1, h2, h3, h4] = hashCyrb128(String(seed));
-  const next32 = createSfc32(h1, h2, h3, h4);
+  const state: Sfc32State = { a: h1, b: h2, c: h3, counter: h4 };
+  const next32 = (): number => stepSfc32(state);
   for (let i = 0; i < WARM_UP_ROUNDS; i++) {
     next32();
   }
+  return rngFromState(state);
+}
+
+function rngFromState(state: Sfc32State): Rng {
+  const next32 = (): number => stepSfc32(state);
   return {
     nextUint32: next32,
     next: () => next32() / UINT32_RANGE,
     nextInt: (bound: number) => drawBelow(next32, bound),
+    fork: () => rngFromState({ ...state }),
   };
 }
 
@@ -77,15 +86,22 @@ function hashCyrb128(text: string): [number, number, number, number] {
   return [h1 >>> 0, h2 >>> 0, h3 >>> 0, h4 >>> 0];
 }
 
-/** sfc32 step: returns the next 32-bit output as an unsigned integer. */
-function createSfc32(a: number, b: number, c: number, counter: number): () => number {
-  return () => {
-    const t = (((a + b) | 0) + counter) | 0;
-    counter = (counter + 1) | 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) | 0;
-    c = (c << 21) | (c >>> 11);
-    c = (c + t) | 0;
-    return t >>> 0;
-  };
+/** The 128-bit state of sfc32: three 32-bit words and a counter. */
+interface Sfc32State {
+  a: number;
+  b: number;
+  c: number;
+  counter: number;
+}
+
+/** sfc32 step: advances `state` and returns the next 32-bit output as an unsigned integer. */
+function stepSfc32(state: Sfc32State): number {
+  const { a, b, c, counter } = state;
+  const t = (((a + b) | 0) + counter) | 0;
+  state.counter = (counter + 1) | 0;
+  state.a = b ^ (b >>> 9);
+  state.b = (c + (c << 3)) | 0;
+  const rotated = (c << 21) | (c >>> 11);
+  state.c = (rotated + t) | 0;
+  return t >>> 0;
 }

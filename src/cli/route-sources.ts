@@ -1,0 +1,75 @@
+// Where `atlas-sim route` gets its explanation: the primary master of a
+// running cluster (the backup when the primary does not respond), or a
+// chooser built offline from a topology file.
+import { randomBytes } from 'node:crypto';
+import { AdminApiError, type AdminClient } from '../admin/admin-client.js';
+import { ADMIN_PATHS } from '../admin/api-types.js';
+import type { Topology } from '../config/topology.js';
+import type { MasterRouteExplanation } from '../master/http/route-routes.js';
+import { checkResolver, createRng, explainRoute, NodeChooser, type RouteExplanation, type RouteQuery } from '../routing/index.js';
+import { describeAdminError, openAdminTarget } from './admin-target.js';
+
+/** An explanation with where it came from. */
+export type SourcedExplanation =
+  | (MasterRouteExplanation & { source: 'cluster'; runDir: string })
+  | (RouteExplanation & { source: 'topology'; topologyFile: string; seed: string; seedSource: 'option' | 'topology' | 'random' });
+
+/** No master of the cluster responded; the message lists every attempt. */
+export class RouteUnavailableError extends Error {
+  override name = 'RouteUnavailableError';
+}
+
+/**
+ * Asks the primary master at the site hostname, then each master by its own
+ * hostname, for the explanation. A master that cannot be reached, or the
+ * backup (409), is skipped. Throws AdminApiError for a rejected query and
+ * RouteUnavailableError when no master responded.
+ */
+export async function explainOnCluster(runDir: string | undefined, query: RouteQuery): Promise<SourcedExplanation> {
+  const target = await openAdminTarget(runDir);
+  const masters = target.info.nodes.filter((node) => node.role === 'master').map((node) => node.name);
+  const attempts: { label: string; client: () => AdminClient }[] = [
+    { label: `the primary master at ${target.info.site.host}`, client: () => target.site },
+    ...masters.map((name) => ({ label: `master ${name}`, client: () => target.node(name) })),
+  ];
+  const failures: string[] = [];
+  for (const attempt of attempts) {
+    const client = attempt.client();
+    try {
+      const explanation = await client.get<MasterRouteExplanation>(routePath(query));
+      return { ...explanation, source: 'cluster', runDir: target.info.runDir };
+    } catch (error) {
+      if (error instanceof AdminApiError && error.status !== 409 && error.status !== 404) throw error;
+      failures.push(`${attempt.label}: ${describeAdminError(error)}`);
+    } finally {
+      client.close();
+    }
+  }
+  throw new RouteUnavailableError(`no master responded to the route explanation request:\n  ${failures.join('\n  ')}`);
+}
+
+function routePath(query: RouteQuery): string {
+  const parameters = new URLSearchParams({ ip: query.clientIp, utcOffsetMinutes: String(query.utcOffsetMinutes), at: query.at.toISOString() });
+  if (query.resolver !== undefined) parameters.set('resolver', query.resolver);
+  return `${ADMIN_PATHS.route}?${parameters.toString()}`;
+}
+
+/**
+ * Explains the choice offline, as a freshly started cluster of the topology
+ * would make it: every traffic node online and on the current configuration,
+ * accepting as the topology sets it. A tie shows the first draw of the seed.
+ * Throws RouteQueryError for an unknown resolver.
+ */
+export function explainOnTopology(topology: Topology, topologyFile: string, query: RouteQuery, seedOption: string | undefined): SourcedExplanation {
+  // TODO: check against the topology's resolver views once topology files define them.
+  checkResolver(query.resolver, [], '--resolver');
+  let seedSource: 'option' | 'topology' | 'random' = 'random';
+  if (seedOption !== undefined) seedSource = 'option';
+  else if (topology.seed !== undefined) seedSource = 'topology';
+  const seed = seedOption ?? topology.seed ?? randomBytes(4).toString('hex');
+  const rng = createRng(seed);
+  const chooser = new NodeChooser({ rng }, { method: topology.method });
+  chooser.setNodes(topology.trafficNodes.map((node) => ({ name: node.name, online: true, accepting: node.accepting, configCurrent: true, prefixes: node.prefixes, timezone: node.timezone })));
+  const explanation = explainRoute(chooser, topology.method, topology.trafficNodes, query, rng.fork());
+  return { ...explanation, source: 'topology', topologyFile, seed, seedSource };
+}
