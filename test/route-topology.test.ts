@@ -18,12 +18,19 @@ const NODES = [
   { name: 'closed', accepting: false, timezone: '+09:00' },
 ];
 
+const RESOLVERS = [
+  { name: 'us-dns', sources: ['127.20.0.0/16', '10.0.0.0/8'], trafficNodes: ['us-east', 'india'] },
+  { name: 'eu-dns', sources: ['127.30.0.0/16', '10.1.0.0/16'], trafficNodes: ['eu-central'] },
+];
+const ANYCAST = { routes: [{ prefix: '10.0.0.0/8', node: 'us-east' }, { prefix: '10.1.0.0/16', node: 'eu-central' }], defaultNode: 'india' };
+
 const parent = await mkdtemp(join(tmpdir(), 'atlas-route-topology-'));
 t.teardown(() => rm(parent, { recursive: true, force: true }));
 
 async function topologyFile(method: string): Promise<string> {
   const file = join(parent, `${method}.json`);
-  await writeFile(file, JSON.stringify({ clusterName: `route-${method}`, method, masters: [{ name: 'master1' }], trafficNodes: NODES, clients: [] }));
+  const topology = { clusterName: `route-${method}`, method, masters: [{ name: 'master1' }], trafficNodes: NODES, clients: [], resolvers: RESOLVERS, anycast: ANYCAST };
+  await writeFile(file, JSON.stringify(topology));
   return file;
 }
 
@@ -91,15 +98,37 @@ void t.test('route topology srv order', async (t) => {
   const order = explanation.delegation?.srvOrder ?? [];
   t.same(order.map((record) => record.priority), [10, 10, 20, 20], 'priorities ascend');
   t.same(order.slice(0, 2).map((record) => record.node).sort(), ['eu-central', 'india'], 'priority 10 first');
-  t.equal(order[3]?.node, 'us-east-lab', 'weight 0 comes last within its priority when the other weight is positive, except on a draw of 0');
+  t.equal(explanation.delegation?.node, order[0]?.node, 'the client reaches the first record');
+  t.equal(explanation.delegation?.landingReason, `srv priority 10 weight 100`, 'landing reason of a priority 10 node');
 });
 
-void t.test('route topology delegated methods', async (t) => {
-  for (const method of ['a-record', 'anycast']) {
-    const explanation = await explain(method, '--ip', '10.1.2.3', '--tz', '0', '--seed', 'd');
-    t.equal(explanation.kind, 'delegated', `${method}: delegated`);
-    t.equal(explanation.delegation?.method, method, `${method}: delegation method`);
-    t.equal(explanation.reason.candidates, 4, `${method}: candidates`);
+void t.test('route topology a-record views', async (t) => {
+  const cases: { args: string[]; resolver: string; node: string }[] = [
+    { args: ['--ip', '10.1.2.3'], resolver: 'eu-dns', node: 'eu-central' },
+    { args: ['--ip', '10.9.2.3'], resolver: 'us-dns', node: 'us-east' },
+    { args: ['--ip', '10.1.2.3', '--resolver', 'us-dns'], resolver: 'us-dns', node: 'us-east' },
+  ];
+  for (const { args, resolver, node } of cases) {
+    const explanation = await explain('a-record', ...args, '--tz', '0', '--seed', 'd');
+    const label = args.join(' ');
+    t.equal(explanation.kind, 'delegated', `${label}: delegated`);
+    t.equal(explanation.delegation?.resolver, resolver, `${label}: resolver view`);
+    t.equal(explanation.delegation?.node, node, `${label}: first address of the view`);
+    t.equal(explanation.delegation?.landingReason, `a-record via ${resolver}`, `${label}: landing reason`);
+  }
+});
+
+void t.test('route topology anycast routes', async (t) => {
+  const cases: { ip: string; node: string; landing: string }[] = [
+    { ip: '10.1.2.3', node: 'eu-central', landing: 'anycast route 10.1.0.0/16' },
+    { ip: '10.9.2.3', node: 'us-east', landing: 'anycast route 10.0.0.0/8' },
+    { ip: '172.16.0.1', node: 'india', landing: 'anycast default route' },
+  ];
+  for (const { ip, node, landing } of cases) {
+    const explanation = await explain('anycast', '--ip', ip, '--tz', '0', '--seed', 'd');
+    t.equal(explanation.delegation?.node, node, `${ip}: node`);
+    t.equal(explanation.delegation?.landingReason, landing, `${ip}: landing reason`);
+    t.equal(explanation.reason.candidates, 4, `${ip}: candidates`);
   }
 });
 
@@ -118,7 +147,7 @@ void t.test('route rejects bad flags offline', async (t) => {
     { args: ['--ip', '10.0.0.1', '--tz', '+25:00'], message: /--tz "\+25:00" is invalid: a fixed offset must be from -12:00 to \+14:00/ },
     { args: ['--ip', '10.0.0.1', '--tz', '+05:20'], message: /--tz "\+05:20" is invalid: the minutes of a fixed offset must be 00, 15, 30 or 45/ },
     { args: ['--ip', '10.0.0.1', '--tz', 'Mars/Olympus'], message: /--tz "Mars\/Olympus" is neither a UTC offset nor an IANA zone name/ },
-    { args: ['--ip', '10.0.0.1', '--resolver', 'us-dns'], message: /--resolver "us-dns" is not a resolver view of this cluster/ },
+    { args: ['--ip', '10.0.0.1', '--resolver', 'mars-dns'], message: /--resolver "mars-dns" is not a resolver view of this cluster; known resolver views: us-dns, eu-dns/ },
     { args: ['--ip', '10.0.0.1', '--at', 'yesterday'], message: /--at "yesterday" is not an ISO 8601 time/ },
     { args: ['--ip', '10.0.0.1', '--run-dir', parent], message: /--topology and --run-dir exclude each other/ },
   ];

@@ -16,7 +16,10 @@ export function formatRouteExplanation(explanation: SourcedExplanation): string[
   if (explanation.tied.length > 1) {
     lines.push(`tied:       ${explanation.tied.join(', ')}; the pick is random, and the node above is the next draw of the seeded generator`);
   }
-  if (explanation.delegation !== undefined) lines.push(`delegated:  ${explanation.delegation.text}`);
+  if (explanation.delegation !== undefined) {
+    lines.push(`delegated:  ${explanation.delegation.text}`);
+    lines.push(`on landing: the master records "${explanation.delegation.landingReason}" once the node reports the client`);
+  }
 
   const rows = explanation.nodes.map((node) => [
     node.name,
@@ -40,7 +43,10 @@ function describeSource(explanation: SourcedExplanation): string {
 
 function describePick(explanation: SourcedExplanation): string {
   if (explanation.kind === 'node') return explanation.node ?? '-';
-  if (explanation.kind === 'delegated') return `chosen by the client (${explanation.method})`;
+  if (explanation.kind === 'delegated') {
+    const reached = explanation.delegation?.node ?? 'a node the DNS server decides';
+    return `${reached}, reached by the client's own ${explanation.method} resolution`;
+  }
   return 'none';
 }
 

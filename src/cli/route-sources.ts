@@ -61,8 +61,8 @@ function routePath(query: RouteQuery): string {
  * Throws RouteQueryError for an unknown resolver.
  */
 export function explainOnTopology(topology: Topology, topologyFile: string, query: RouteQuery, seedOption: string | undefined): SourcedExplanation {
-  // TODO: check against the topology's resolver views once topology files define them.
-  checkResolver(query.resolver, [], '--resolver');
+  const resolvers = topology.resolvers ?? [];
+  checkResolver(query.resolver, resolvers.map((view) => view.name), '--resolver');
   let seedSource: 'option' | 'topology' | 'random' = 'random';
   if (seedOption !== undefined) seedSource = 'option';
   else if (topology.seed !== undefined) seedSource = 'topology';
@@ -70,6 +70,7 @@ export function explainOnTopology(topology: Topology, topologyFile: string, quer
   const rng = createRng(seed);
   const chooser = new NodeChooser({ rng }, { method: topology.method });
   chooser.setNodes(topology.trafficNodes.map((node) => ({ name: node.name, online: true, accepting: node.accepting, configCurrent: true, prefixes: node.prefixes, timezone: node.timezone })));
-  const explanation = explainRoute(chooser, topology.method, topology.trafficNodes, query, rng.fork());
+  const network = { resolvers, ...(topology.anycast === undefined ? {} : { anycast: topology.anycast }) };
+  const explanation = explainRoute(chooser, topology.method, topology.trafficNodes, query, rng.fork(), network);
   return { ...explanation, source: 'topology', topologyFile, seed, seedSource };
 }

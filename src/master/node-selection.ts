@@ -10,6 +10,7 @@ import {
   type Method,
   type Rng,
   type RouteExplanation,
+  type RouteNetwork,
   type RouteNodeConfig,
   type RouteQuery,
 } from '../routing/index.js';
@@ -103,8 +104,8 @@ export class NodeSelection {
    * explanation shows the next draw without changing later session choices.
    * Throws RangeError or TypeError for an invalid offset or address.
    */
-  explain(query: RouteQuery): RouteExplanation {
-    return explainRoute(this.chooser, this.method, this.nodeConfigs, query, this.rng.fork());
+  explain(query: RouteQuery, network?: RouteNetwork): RouteExplanation {
+    return explainRoute(this.chooser, this.method, this.nodeConfigs, query, this.rng.fork(), network);
   }
 
   get syncedConfigVersion(): number {

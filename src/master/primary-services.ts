@@ -16,7 +16,7 @@ import { createMasterCommandApi } from './command-api/master-command-api.js';
 import { ControlChannelServer } from './control-channel.js';
 import type { PeerMaster } from './failover-state.js';
 import { mountClusterRoutes } from './http/cluster-routes.js';
-import { mountRouteRoutes } from './http/route-routes.js';
+import { mountRouteRoutes, routeNetwork } from './http/route-routes.js';
 import { describeReplication, MasterMembership, REPLICATION_HEADER } from './master-membership.js';
 import { watchNodeFailures } from './node-failures.js';
 import { NodeSelection } from './node-selection.js';
@@ -148,8 +148,7 @@ export class PrimaryServices {
     const router = await createAdminRouter({ logger }, config.admin, { afterHandler });
     mountClusterRoutes(router, { store, admin, sync, links, history });
     mountSecurityRoutes(router, keys);
-    // TODO: pass the resolver views once the cluster configuration carries them.
-    mountRouteRoutes(router, { selection, masterName: config.name, seed: settings.seed, resolvers: () => [] });
+    mountRouteRoutes(router, { selection, masterName: config.name, seed: settings.seed, network: routeNetwork(config.delegation) });
 
     const control = new ControlChannelServer(
       {

@@ -7,6 +7,7 @@
 import type { Method } from './method.js';
 import type { ChoiceReason, NodeChooser } from './node-chooser.js';
 import type { Rng } from './rng.js';
+import { parseClientAddress, parsePrefixText, prefixContains } from './prefix.js';
 import { orderSrvTargets } from './srv.js';
 import { formatOffsetMinutes, offsetAt, parseNodeTimezone } from './timezone.js';
 
@@ -42,12 +43,25 @@ export interface RouteNodeView extends RouteNodeConfig {
   offsetMinutes?: number;
 }
 
+/** Rules of the simulated network that decide where a client lands under the DNS and anycast methods. */
+export interface RouteNetwork {
+  /** Resolver views of the shared traffic hostname; `trafficNodes` is absent where only the DNS server holds it. */
+  resolvers: { name: string; sources: readonly string[]; trafficNodes?: readonly string[] }[];
+  anycast?: { routes: readonly { prefix: string; node: string }[]; defaultNode: string };
+}
+
 /** Result of the client's own resolution under srv, a-record or anycast, where the master does not pick. */
 export interface DelegationView {
   method: 'srv' | 'a-record' | 'anycast';
   text: string;
+  /** Node the client reaches first, when the rules at hand name it; under srv the first target of one weighted draw. */
+  node?: string;
+  /** Reason the master records once the node reports the client, as logs and the connected-clients report show it. */
+  landingReason: string;
   /** SRV records of the candidates in the order RFC 2782 gives with the explanation's generator; srv only. */
   srvOrder?: { node: string; priority: number; weight: number }[];
+  /** Resolver view that answers the client; a-record only. */
+  resolver?: string;
 }
 
 /** Answer of the route explanation: the admin API's `GET /api/route` and `atlas-sim route --json`. */
@@ -78,7 +92,7 @@ export interface RouteExplanation {
  * shows what the next draw would give without changing later choices.
  * Throws RangeError or TypeError for an invalid offset or address, as NodeChooser.choose does.
  */
-export function explainRoute(chooser: NodeChooser, method: Method, configs: readonly RouteNodeConfig[], query: RouteQuery, rng: Rng): RouteExplanation {
+export function explainRoute(chooser: NodeChooser, method: Method, configs: readonly RouteNodeConfig[], query: RouteQuery, rng: Rng, network: RouteNetwork = { resolvers: [] }): RouteExplanation {
   const explanation = chooser.explain({ clientIp: query.clientIp, utcOffsetMinutes: query.utcOffsetMinutes, at: query.at }, rng);
   const configByName = new Map(configs.map((config) => [config.name, config]));
   const nodes = explanation.nodes.map((state): RouteNodeView => {
@@ -100,27 +114,80 @@ export function explainRoute(chooser: NodeChooser, method: Method, configs: read
     nodes,
   };
   if (choice.kind === 'node') result.node = choice.node;
-  if (choice.kind === 'delegated') result.delegation = explainDelegation(choice.method, nodes, explanation.candidates, rng);
+  if (choice.kind === 'delegated') result.delegation = explainDelegation(choice.method, nodes, explanation.candidates, query, rng, network);
   return result;
 }
 
-function explainDelegation(method: DelegationView['method'], nodes: readonly RouteNodeView[], candidates: readonly string[], rng: Rng): DelegationView {
+// The landing reasons below are worded as the master's learnedReason() words them once the node reports the client.
+function explainDelegation(
+  method: DelegationView['method'],
+  nodes: readonly RouteNodeView[],
+  candidates: readonly string[],
+  query: RouteQuery,
+  rng: Rng,
+  network: RouteNetwork,
+): DelegationView {
   if (method === 'srv') {
-    // TODO: the SRV records come from each node's srvPriority and srvWeight in the configuration;
-    // once resolver views can serve different SRV answers, explain the answer of query.resolver's view.
+    // NOTE: every resolver view serves the same SRV records, one per traffic node with its configured priority and weight.
     const records = nodes
       .filter((node) => candidates.includes(node.name))
       .map((node) => ({ priority: node.srvPriority, weight: node.srvWeight, port: 0, target: node.name }));
     const order = orderSrvTargets(records, rng).map((record) => ({ node: record.target, priority: record.priority, weight: record.weight }));
     const listed = order.map((record) => `${record.node} (priority ${record.priority}, weight ${record.weight})`).join(', ');
-    return { method, text: `the client orders the SRV records by RFC 2782 and tries them in turn: ${listed || 'no record'}`, srvOrder: order };
+    const first = order[0];
+    return {
+      method,
+      text: `the client orders the SRV records by RFC 2782 (lowest priority first, weighted random within a priority) and tries them in turn; the client draws its own order, and one draw gives ${listed || 'no record'}`,
+      ...(first === undefined ? {} : { node: first.node }),
+      landingReason: `srv priority ${first?.priority ?? 0} weight ${first?.weight ?? 0}`,
+      srvOrder: order,
+    };
   }
+
   if (method === 'a-record') {
-    // TODO: explain which address the client's resolver view returns for the shared hostname once the topology defines resolver views.
-    return { method, text: "the client connects to the address its own resolver returns for the shared traffic hostname; the resolver's view decides" };
+    const matched = longestMatch(network.resolvers.flatMap((view) => view.sources.map((source) => ({ source, label: view.name }))), query.clientIp);
+    const name = query.resolver ?? matched?.label;
+    const view = network.resolvers.find((candidate) => candidate.name === name);
+    const answer = view?.trafficNodes;
+    let how = 'the default view, as no view lists the client address';
+    if (query.resolver !== undefined) how = 'given with the query';
+    else if (matched !== undefined) how = `selected by source prefix ${matched.prefix}`;
+    const addresses = answer === undefined ? 'the addresses of that view' : answer.join(', ') || 'no address';
+    return {
+      method,
+      text: `the client resolves the shared traffic hostname through resolver view ${name ?? 'default'} (${how}) and connects to the first address that accepts: ${addresses}`,
+      ...(answer?.[0] === undefined ? {} : { node: answer[0] }),
+      landingReason: `a-record via ${name ?? 'the default view'}`,
+      ...(name === undefined ? {} : { resolver: name }),
+    };
   }
-  // TODO: explain the node the anycast router's table gives for the client's address once the topology holds the table.
-  return { method, text: "the client connects to the shared anycast address and the anycast router forwards it by the client's source address" };
+
+  const anycast = network.anycast;
+  if (anycast === undefined) {
+    return { method, text: 'the cluster has no anycast routing table, so no client can reach a node by anycast', landingReason: 'anycast default route' };
+  }
+  const route = longestMatch(anycast.routes.map((entry) => ({ source: entry.prefix, label: entry.node })), query.clientIp);
+  const node = route?.label ?? anycast.defaultNode;
+  const how = route === undefined ? 'the default route, as no route contains the client address' : `route ${route.prefix}`;
+  return {
+    method,
+    text: `the client connects to the shared anycast address and the anycast router forwards it to ${node} by ${how}`,
+    node,
+    landingReason: route === undefined ? 'anycast default route' : `anycast route ${route.prefix}`,
+  };
+}
+
+/** Returns the entry with the longest prefix that contains the address; the first listed wins a tie. */
+function longestMatch(entries: readonly { source: string; label: string }[], clientIp: string): { prefix: string; label: string } | undefined {
+  const address = parseClientAddress(clientIp);
+  if (address === null) return undefined;
+  let best: { prefix: string; length: number; label: string } | undefined;
+  for (const entry of entries) {
+    const prefix = parsePrefixText(entry.source);
+    if (typeof prefix === 'string' || !prefixContains(prefix, address)) continue;
+    if (best === undefined || prefix.length > best.length) best = { prefix: prefix.text, length: prefix.length, label: entry.label };
+  }
+  return best === undefined ? undefined : { prefix: best.prefix, label: best.label };
 }
 
 /** Formats a node's offset for tables: `+540 (Asia/Tokyo)`, or `-` without a timezone. */

@@ -1,6 +1,7 @@
+import type { DelegationConfig } from '../../config/delegation-config.js';
 import { ADMIN_PATHS } from '../../admin/api-types.js';
 import { badRequest, type HttpRouter } from '../../net/http/router.js';
-import { checkResolver, parseOffsetMinutes, parseRouteIp, RouteQueryError, type RouteExplanation } from '../../routing/index.js';
+import { checkResolver, parseOffsetMinutes, parseRouteIp, RouteQueryError, type RouteExplanation, type RouteNetwork } from '../../routing/index.js';
 import type { NodeSelection } from '../node-selection.js';
 
 /** Reply of `GET /api/route`: the explanation and the master that gave it. */
@@ -17,8 +18,8 @@ export interface RouteRoutesDeps {
   selection: NodeSelection;
   masterName: string;
   seed: string;
-  /** Resolver views of the cluster, for the `resolver` parameter. */
-  resolvers: () => readonly string[];
+  /** Resolver views and anycast routes of the cluster, for the `resolver` parameter and the DNS and anycast methods. */
+  network: RouteNetwork;
 }
 
 /**
@@ -32,9 +33,9 @@ export function mountRouteRoutes(router: HttpRouter, deps: RouteRoutesDeps): voi
     try {
       const clientIp = parseRouteIp(context.query.get('ip'), 'ip');
       const utcOffsetMinutes = parseOffsetMinutes(context.query.get('utcOffsetMinutes'), 'utcOffsetMinutes');
-      const resolver = checkResolver(context.query.get('resolver') ?? undefined, deps.resolvers(), 'resolver');
+      const resolver = checkResolver(context.query.get('resolver') ?? undefined, deps.network.resolvers.map((view) => view.name), 'resolver');
       const at = parseMoment(context.query.get('at'));
-      explanation = deps.selection.explain({ clientIp, utcOffsetMinutes, at, ...(resolver === undefined ? {} : { resolver }) });
+      explanation = deps.selection.explain({ clientIp, utcOffsetMinutes, at, ...(resolver === undefined ? {} : { resolver }) }, deps.network);
     } catch (error) {
       if (error instanceof RouteQueryError) throw badRequest(error.field, error.value, error.reason);
       throw error;
@@ -50,4 +51,11 @@ function parseMoment(value: string | null): Date {
   const at = new Date(value);
   if (Number.isNaN(at.getTime())) throw new RouteQueryError('at', value, 'is not an ISO 8601 time; give one such as 2026-07-01T12:00:00Z, or leave it out for now');
   return at;
+}
+
+/** Takes the resolver views and anycast routes from the master's delegation settings; none without them. */
+export function routeNetwork(delegation: DelegationConfig | undefined): RouteNetwork {
+  if (delegation === undefined) return { resolvers: [] };
+  const resolvers = delegation.resolvers.map((view) => ({ name: view.name, sources: view.sources }));
+  return { resolvers, ...(delegation.anycast === undefined ? {} : { anycast: { routes: delegation.anycast.routes, defaultNode: delegation.anycast.defaultNode } }) };
 }
