@@ -109,6 +109,7 @@ void t.test('up --detach, status, clients, down', async (t) => {
   t.equal(up.code, 0, `up exits 0: ${up.stderr}`);
   t.match(up.stdout, `run folder: ${runDir}`, 'prints the run folder');
   const info = await readClusterInfo(runDir);
+  t.match(up.stdout, `(seed ${info.seed})`, 'prints the seed');
   const record = await readSupervisorRecord(runDir);
   t.equal(record?.detached, true, 'supervisor runs in the background');
   t.ok(record !== undefined && isProcessRunning(record.pid), 'supervisor process runs');
@@ -117,12 +118,14 @@ void t.test('up --detach, status, clients, down', async (t) => {
   t.equal(status.code, 0, 'status exits 0');
   const parsed = JSON.parse(status.stdout) as ClusterStatus;
   t.equal(parsed.running, true);
+  t.equal(parsed.seed, info.seed, 'status reports the seed');
   t.same(parsed.nodes.map((node) => `${node.name} ${node.state}`), ['dns running', 'master1 serving', 'us-traffic1 connected', 'eu-traffic1 connected']);
   t.ok((parsed.syncedVersion ?? 0) >= 1, 'the launcher synced a configuration');
   t.same(parsed.nodes.filter((node) => node.role === 'traffic').map((node) => node.configVersion), [parsed.syncedVersion, parsed.syncedVersion], 'traffic nodes applied the synced version');
   t.equal(parsed.syncRequired, false, 'no sync warning');
   t.same(parsed.nodes.map((node) => node.pid), info.nodes.map((node) => node.pid), 'PIDs match cluster.json');
   const text = await runCli(['status', '--run-dir', runDir]);
+  t.match(text.stdout, `seed: ${info.seed}`, 'text status prints the seed');
   t.match(text.stdout, new RegExp(`traffic\\s+us-traffic1\\s+us-traffic1\\.support\\.example\\.test\\s+127\\.\\d+\\.\\d+\\.10\\s+\\d+\\s+connected\\s+${parsed.syncedVersion ?? 0}`), 'text status row');
 
   startHandClient(t, runDir, 'rep', '127.20.0.5', 'rep-us', 'America/New_York');

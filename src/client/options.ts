@@ -68,8 +68,10 @@ export async function parseClientArgs(argv: string[]): Promise<ParsedClientArgs>
   }
   const config: Partial<ClientProcessConfig> = { ...base, role };
 
-  if (values['run-dir'] !== undefined) await applyRunDir(config, values['run-dir']);
+  const clusterSeed = values['run-dir'] === undefined ? undefined : await applyRunDir(config, values['run-dir']);
   applyFlags(config, values);
+  // A client started by hand draws from its own stream of the cluster's seed, as the launcher's clients do.
+  if (clusterSeed !== undefined) config.seed ??= `${clusterSeed}/${config.name}`;
   return { help: false, config: validateClientConfig(config, values.config ?? 'command line') };
 }
 
@@ -99,14 +101,15 @@ function parseFlags(argv: string[]) {
 
 type FlagValues = ReturnType<typeof parseFlags>['values'];
 
-/** Fills site, DNS, certificates, heartbeat and frame defaults from a running cluster's cluster.json. */
-async function applyRunDir(config: Partial<ClientProcessConfig>, runDir: string): Promise<void> {
+/** Fills site, DNS, certificates, heartbeat and frame defaults from a running cluster's cluster.json; returns the cluster's seed. */
+async function applyRunDir(config: Partial<ClientProcessConfig>, runDir: string): Promise<string | undefined> {
   const info = await readClusterInfo(runDir);
   config.site = info.site;
   config.dns = info.dns;
   config.certsDir = isAbsolute(info.certsDir) ? info.certsDir : resolve(runDir, info.certsDir);
   config.heartbeat = info.heartbeat;
   config.frames ??= info.frames;
+  return typeof info.seed === 'string' ? info.seed : undefined;
 }
 
 function applyFlags(config: Partial<ClientProcessConfig>, values: FlagValues): void {

@@ -27,6 +27,8 @@ export interface ProcessStatus {
 
 export interface ClusterStatus {
   clusterName: string;
+  /** Seed of every random choice in the cluster; pass it to `up --seed` to replay the run's choices. */
+  seed: string;
   runDir: string;
   /** True while the supervising launcher process runs. */
   running: boolean;
@@ -95,6 +97,7 @@ export async function collectClusterStatus(cluster: Cluster, record: SupervisorR
   }
   return {
     clusterName: info.clusterName,
+    seed: info.seed,
     runDir: info.runDir,
     running: true,
     supervisor: { pid: record.pid, state: record.state, detached: record.detached, startedAt: record.startedAt },
@@ -121,6 +124,7 @@ export function offlineClusterStatus(info: ClusterInfo, record: SupervisorRecord
   if (leftovers.length > 0) warnings.push(`${leftovers.length} process(es) still run without a supervisor: ${leftovers.map((process) => `${process.name} (pid ${process.pid})`).join(', ')}; run atlas-sim down`);
   return {
     clusterName: info.clusterName,
+    seed: info.seed,
     runDir: info.runDir,
     running: false,
     supervisor: record === undefined ? undefined : { pid: record.pid, state: record.state, detached: record.detached, startedAt: record.startedAt },
@@ -150,6 +154,7 @@ export function formatClusterStatus(status: ClusterStatus): string[] {
   return [
     headline,
     ...versions,
+    `seed: ${status.seed}`,
     `run folder: ${status.runDir}`,
     '',
     ...formatTable(['role', 'name', 'hostname', 'address', 'pid', 'state', 'config'], rows),
