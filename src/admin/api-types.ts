@@ -7,6 +7,7 @@ export const ADMIN_PATHS = {
   clusterNodes: '/api/cluster/nodes',
   clusterNode: (name: string): string => `/api/cluster/nodes/${encodeURIComponent(name)}`,
   method: '/api/cluster/method',
+  peerToPeer: '/api/cluster/peer-to-peer',
   sync: '/api/cluster/sync',
   history: '/api/cluster/history',
   disband: '/api/cluster/disband',
@@ -55,6 +56,26 @@ export interface MethodRequest {
   method: string;
 }
 
+/**
+ * Body of `PUT /api/cluster/peer-to-peer` (only the fields to change) and the
+ * `peerToPeer` part of the cluster page.
+ */
+export interface PeerToPeerRequest {
+  /** Clients try a direct path at session start. */
+  enabled?: boolean;
+  /** `public` (clients query publicStunServer) or `master` (the primary master serves STUN). */
+  stunRole?: string;
+  /** `host:port` of the public STUN server; a hostname, never an IP address. */
+  publicStunServer?: string;
+  /** Skip the direct attempt, so every session takes the traffic-node path. */
+  forceRelay?: boolean;
+  /** Time a direct attempt may take, in milliseconds. */
+  timeoutMs?: number;
+}
+
+/** Peer-to-peer settings as the cluster page shows them. */
+export type PeerToPeerView = Required<PeerToPeerRequest>;
+
 /** One node of the cluster configuration. */
 export interface MemberView {
   name: string;
@@ -95,6 +116,7 @@ export interface ClusterView {
   /** True from a change until the next sync. */
   syncRequired: boolean;
   syncInProgress: boolean;
+  peerToPeer: PeerToPeerView;
   /** Sync required, mixed traffic node models, nodes not on the synced version. */
   warnings: string[];
   master: MemberView | null;

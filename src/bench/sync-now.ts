@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { ADMIN_PATHS, type SyncReport } from '../admin/api-types.js';
+import { DEFAULT_PEER_TO_PEER } from '../config/peer-to-peer.js';
 import type { Topology } from '../config/topology.js';
 import { startCluster, type Cluster } from '../launcher/cluster.js';
 import { formatNumber, summarise } from './stats.js';
@@ -32,6 +33,7 @@ export function syncBenchTopology(count: number): Topology {
     clients: [],
     frames: { count: 1, sizeBytes: 1024, intervalMs: 0 },
     publicStun: false,
+    peerToPeer: { ...DEFAULT_PEER_TO_PEER },
   };
 }
 

@@ -3,7 +3,7 @@ import type { Topology } from '../config/topology.js';
 import { loadTopology } from '../config/topology-validation.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { formatDemoReport } from '../launcher/demo-report.js';
-import { runDemo } from '../launcher/demo-scenario.js';
+import { runDemo, type DemoPeerToPeer } from '../launcher/demo-scenario.js';
 import { removeRunFolder } from '../launcher/run-folder.js';
 
 export const DEMO_USAGE = `usage: atlas-sim demo [options]
@@ -25,6 +25,15 @@ options:
                     (default: runs/<timestamp>-<id> under the project)
   --keep-run-dir    keep the run folder after a passing run; a failing run
                     always keeps it
+  --p2p             turn peer to peer on: both clients query the public STUN
+                    server and try a direct connection at session start
+                    (3000 ms); the checks expect the path the peer-to-peer
+                    rules predict
+  --stun-down       with --p2p: stop the public STUN server before the
+                    session, so the session falls back to the traffic nodes
+  --block-inbound   with --p2p: put a firewall that drops inbound connections
+                    in front of both clients, so the direct dial fails and
+                    the session falls back to the traffic nodes
   --help            print this text
 `;
 
@@ -35,6 +44,7 @@ interface DemoArgs {
   frames?: number;
   runDir?: string;
   keepRunDir: boolean;
+  p2p?: DemoPeerToPeer;
 }
 
 function parseDemoArgs(argv: string[]): DemoArgs | 'help' {
@@ -50,6 +60,9 @@ function parseDemoArgs(argv: string[]): DemoArgs | 'help' {
         frames: { type: 'string' },
         'run-dir': { type: 'string' },
         'keep-run-dir': { type: 'boolean' },
+        p2p: { type: 'boolean' },
+        'stun-down': { type: 'boolean' },
+        'block-inbound': { type: 'boolean' },
         help: { type: 'boolean' },
       },
     }));
@@ -63,7 +76,13 @@ function parseDemoArgs(argv: string[]): DemoArgs | 'help' {
     frames = Number(values.frames);
     if (!/^\d+$/.test(values.frames) || frames < 1) throw new ConfigError(`--frames "${values.frames}" is invalid; pass a positive integer such as 300`);
   }
+  const stunDown = values['stun-down'] === true;
+  const blockInbound = values['block-inbound'] === true;
+  if ((stunDown || blockInbound) && values.p2p !== true) {
+    throw new ConfigError(`${stunDown ? '--stun-down' : '--block-inbound'} changes the peer-to-peer path; add --p2p`);
+  }
   return {
+    ...(values.p2p === true ? { p2p: { stunDown, blockInbound } } : {}),
     json: values.json === true,
     topologyFile: values.topology,
     seed: values.seed,
@@ -100,6 +119,7 @@ export async function main(argv: string[]): Promise<number> {
     runDir: args.runDir,
     seed: args.seed,
     frames: args.frames === undefined ? undefined : { count: args.frames },
+    ...(args.p2p === undefined ? {} : { p2p: args.p2p }),
     onStep: json ? undefined : (line) => console.log(`- ${line}`),
   });
 

@@ -213,8 +213,8 @@ function describeCluster(cluster: Cluster): string[] {
 function exampleClients(topology: Topology): ClientSpec[] {
   if (topology.clients.length > 0) return topology.clients;
   return [
-    { name: 'rep-us', role: 'representative', address: '127.20.0.5', timezone: 'America/New_York', displayName: 'rep-us' },
-    { name: 'customer-eu', role: 'customer', address: '127.30.0.5', timezone: 'Europe/Berlin', displayName: 'customer-eu' },
+    { name: 'rep-us', role: 'representative', address: '127.20.0.5', timezone: 'America/New_York', displayName: 'rep-us', natType: 'open', blockInbound: false },
+    { name: 'customer-eu', role: 'customer', address: '127.30.0.5', timezone: 'Europe/Berlin', displayName: 'customer-eu', natType: 'open', blockInbound: false },
   ];
 }
 

@@ -5,12 +5,16 @@ import type { Channel } from '../net/channel.js';
 import type { ClientProcessConfig } from '../config/client-config.js';
 import { SOFTWARE_VERSION } from '../config/constants.js';
 import { ProtocolError, errorCodeName, type DecodedEnvelope } from '../protocol/envelope.js';
-import { ErrorCode, Role, type atlas } from '../protocol/messages.js';
+import { ErrorCode, Role, StreamDirection, type atlas } from '../protocol/messages.js';
+import { CUSTOMER_SCREEN_STREAM } from '../master/session-broker.js';
 import { ControlLink } from './control-link.js';
 import { ClientSession } from './session.js';
 import { TicketRenewals } from './ticket-renewal.js';
 import { waitForChange } from './wait.js';
 import type { ConnectionReport, SessionLinkDeps, StreamReport } from './session-link.js';
+import { DEFAULT_CLIENT_NETWORK } from '../config/peer-to-peer.js';
+import type { ClusterDnsClientOptions } from '../net/lookup.js';
+import { DirectAttempt } from './p2p/direct-attempt.js';
 
 /** Time `accept` waits for the master's SessionStart. */
 export const DEFAULT_ACCEPT_TIMEOUT_MS = 10_000;
@@ -25,6 +29,8 @@ export interface ClientDeps {
   session: Omit<SessionLinkDeps, 'logger'>;
   /** Sends a timeline event to the launcher (a no-op without one). */
   report: (event: string, data?: Record<string, unknown>) => void;
+  /** Cluster DNS, which resolves the STUN server of a direct attempt; without it a direct attempt fails at once. */
+  dns?: ClusterDnsClientOptions;
 }
 
 export interface ClientStatus {
@@ -41,6 +47,8 @@ export interface ClientStats {
   streams: StreamReport[];
   sessionId?: string;
   sessionEndedReason?: string;
+  /** Path of the session's streams and why; absent before a session and while a direct attempt runs. */
+  path?: { path: 'direct' | 'relay'; reason: string };
 }
 
 type ClientEvents = {
@@ -66,6 +74,8 @@ export class Client extends EventEmitter<ClientEvents> {
   /** When the pending AcceptRequest was sent; a representative's first-frame latency counts from it. */
   private acceptSentAtMs: number | undefined;
   private lastControlError: { atMs: number; text: string } | undefined;
+  /** Direct attempt of the current session while it runs. */
+  private directAttempt: { sessionId: string; attempt: DirectAttempt } | undefined;
 
   constructor(private readonly deps: ClientDeps, readonly config: ClientProcessConfig) {
     super();
@@ -96,6 +106,7 @@ export class Client extends EventEmitter<ClientEvents> {
 
   async stop(reason: string): Promise<void> {
     this.session?.end(`client stopped: ${reason}`);
+    if (this.session !== undefined) this.cancelDirectAttempt(this.session.id, `client stopped: ${reason}`);
     await this.control.stop(reason);
   }
 
@@ -125,6 +136,7 @@ export class Client extends EventEmitter<ClientEvents> {
       streams: links.map((link) => link.streamReport()),
       sessionId: this.session?.id,
       sessionEndedReason: this.session?.endedReason,
+      ...(this.session?.pathChoice === undefined ? {} : { path: { path: this.session.pathChoice.path, reason: this.session.pathChoice.reason } }),
     };
   }
 
@@ -182,6 +194,7 @@ export class Client extends EventEmitter<ClientEvents> {
       // A representative always receives the customer's screen. Under the DNS and anycast methods that
       // connection arrives after SessionStart, once the customer's home node is known.
       if (this.config.role === 'representative' && !session.links.some((link) => link.direction === 'subscribe')) return undefined;
+      if (session.pathPending) return undefined;
       return session.pendingSubscriptions().length === 0 ? session : undefined;
     }, () => `timed out after ${timeoutMs} ms waiting for streams: ${this.session?.describePendingSubscriptions() || "the customer's screen, whose connection the master has not sent yet"}`);
     return this.stats();
@@ -244,7 +257,7 @@ export class Client extends EventEmitter<ClientEvents> {
         }
         break;
       case 'peerSignal':
-        this.declinePeerSignal(envelope.peerSignal as atlas.PeerSignal);
+        this.onPeerSignal(envelope.peerSignal as atlas.PeerSignal);
         break;
       case 'error':
         this.onControlError(envelope.error as atlas.Error);
@@ -259,7 +272,10 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   private startSession(start: atlas.SessionStart): void {
-    if (this.activeSession !== undefined) this.activeSession.end(`replaced by session ${start.sessionId}`);
+    if (this.activeSession !== undefined) {
+      this.activeSession.end(`replaced by session ${start.sessionId}`);
+      this.cancelDirectAttempt(this.activeSession.id, `replaced by session ${start.sessionId}`);
+    }
     this.pendingIssue = undefined;
     const requestedAtMs = this.acceptInFlight ? this.acceptSentAtMs : undefined;
     this.acceptInFlight = false;
@@ -276,6 +292,7 @@ export class Client extends EventEmitter<ClientEvents> {
     session.reportEvents(this.deps.report, () => this.emit('changed'));
 
     this.deps.logger.info({ session: session.id, peer: start.peerClientId, peerName: start.peerDisplayName, assignments: start.assignments.length }, 'session started');
+    this.choosePath(session, start);
     for (const assignment of start.assignments) session.open(assignment);
     this.deps.report('session-started', { sessionId: session.id, peerClientId: start.peerClientId, assignments: start.assignments.map((a) => ({ kind: a.kind, node: a.node, stream: a.stream, reason: a.reason?.text ?? '' })) });
 
@@ -313,6 +330,7 @@ export class Client extends EventEmitter<ClientEvents> {
       return;
     }
     session.end(ended.reason || 'ended by the master');
+    this.cancelDirectAttempt(session.id, 'session ended');
     this.renewals.rejectAll(`session ${session.id} ended`);
     this.deps.report('session-ended', { sessionId: session.id, reason: session.endedReason });
     this.autoAccept();
@@ -329,12 +347,69 @@ export class Client extends EventEmitter<ClientEvents> {
     this.deps.logger.warn({ reason: text }, 'master rejected a request');
   }
 
-  /** NOTE: this client makes no direct connection attempt; it declines offers so the master falls back to the traffic-node path. */
-  private declinePeerSignal(signal: atlas.PeerSignal): void {
-    if (signal.kind !== 'offer') return;
-    this.control.send({
-      peerSignal: { sessionId: signal.sessionId, fromClientId: this.clientId, toClientId: signal.fromClientId, kind: 'failed', reason: 'this client does not attempt peer-to-peer connections' },
+  /**
+   * Decides the path of a new session: the traffic-node path when the
+   * cluster has peer to peer off or the plan says to skip the attempt, else
+   * the outcome of a direct attempt. Assignments wait in the session until then.
+   */
+  private choosePath(session: ClientSession, start: atlas.SessionStart): void {
+    const plan = start.direct;
+    if (plan == null) {
+      session.decidePath({ path: 'relay', reason: 'peer to peer is off on the cluster' });
+      return;
+    }
+    if (plan.skipReason) {
+      this.decidePath(session, { path: 'relay', reason: plan.skipReason });
+      return;
+    }
+    const attempt = new DirectAttempt(
+      { logger: this.deps.logger, sendSignal: (signal) => this.control.send({ peerSignal: signal }), dns: this.deps.dns ?? { server: this.config.dns, localAddress: this.config.address, logger: this.deps.logger } },
+      {
+        sessionId: session.id,
+        selfId: this.clientId,
+        peerId: start.peerClientId,
+        role: this.config.role,
+        plan,
+        address: this.config.address,
+        network: this.config.network ?? DEFAULT_CLIENT_NETWORK,
+        channel: { heartbeat: this.config.heartbeat },
+      },
+    );
+    this.directAttempt = { sessionId: session.id, attempt };
+    this.deps.report('direct-attempt-started', { sessionId: session.id, stunServer: plan.stunServer, timeoutMs: plan.timeoutMs });
+    void attempt.run().then((outcome) => {
+      if (this.directAttempt?.attempt === attempt) this.directAttempt = undefined;
+      this.decidePath(session, outcome);
     });
+  }
+
+  /** Applies a path decision, reports it to the master and the launcher, and logs it. */
+  private decidePath(session: ClientSession, choice: Parameters<ClientSession['decidePath']>[0]): void {
+    session.decidePath(choice);
+    if (session.ended) return;
+    // Under the DNS and anycast methods the master sends the representative's cross connection only once a traffic node
+    // reports the customer, which never happens on the direct path, so the representative subscribes to the screen itself.
+    if (choice.path === 'direct' && this.config.role === 'representative' && !session.links.some((link) => link.stream === CUSTOMER_SCREEN_STREAM && link.direction === 'subscribe')) {
+      session.open({ kind: 'cross', node: '', stream: CUSTOMER_SCREEN_STREAM, direction: StreamDirection.DIRECTION_SUBSCRIBE, reason: { text: choice.reason } });
+    }
+    this.control.send({ pathReport: { sessionId: session.id, stream: '', path: choice.path, reason: choice.reason, node: '' } });
+    this.deps.report('path-decided', { sessionId: session.id, path: choice.path, reason: choice.reason });
+    this.emit('changed');
+  }
+
+  private onPeerSignal(signal: atlas.PeerSignal): void {
+    const current = this.directAttempt;
+    if (current === undefined || current.sessionId !== signal.sessionId) {
+      this.deps.logger.debug({ session: signal.sessionId, kind: signal.kind }, 'peer signal for no running direct attempt, ignored');
+      return;
+    }
+    current.attempt.onSignal(signal);
+  }
+
+  private cancelDirectAttempt(sessionId: string, reason: string): void {
+    if (this.directAttempt?.sessionId !== sessionId) return;
+    this.directAttempt.attempt.cancel(reason);
+    this.directAttempt = undefined;
   }
 
   private sendSupportRequest(): boolean {

@@ -45,6 +45,7 @@ export async function runClient(config: ClientProcessConfig): Promise<never> {
       connectControl: network.connectControl,
       session: { connect: network.connectSession, resolveTargets: network.resolveTargets },
       report: (event, data) => reportEvent(config.name, event, data),
+      dns: { server: config.dns, localAddress: config.address, logger },
     },
     config,
   );

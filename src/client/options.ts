@@ -10,6 +10,7 @@ import {
   type ClientRole,
 } from '../config/client-config.js';
 import { readClusterInfo } from '../config/cluster-info.js';
+import { DEFAULT_CLIENT_NETWORK, isNatType, NAT_TYPES } from '../config/peer-to-peer.js';
 import { ConfigError } from '../util/errors.js';
 
 export const CLIENT_USAGE = `usage: atlas-sim client customer|rep [options]
@@ -37,6 +38,11 @@ options:
                        session runs
   --show-my-screen     rep: show the screen to the customer as soon as a
                        session starts
+  --nat-type TYPE      NAT in front of this client, deciding whether a direct
+                       peer-to-peer path can form: open, full-cone,
+                       restricted, port-restricted or symmetric (default open)
+  --block-inbound      simulate a firewall that drops every inbound
+                       connection to this client's direct listener
   --log-file FILE      append JSON log lines to FILE instead of stdout
   --help               print this text
 `;
@@ -93,6 +99,8 @@ function parseFlags(argv: string[]) {
       'session-key': { type: 'string' },
       'auto-accept': { type: 'boolean' },
       'show-my-screen': { type: 'boolean' },
+      'nat-type': { type: 'string' },
+      'block-inbound': { type: 'boolean' },
       'log-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -136,6 +144,14 @@ function applyFlags(config: Partial<ClientProcessConfig>, values: FlagValues): v
   if (values['auto-accept'] === true) auto.accept = true;
   if (values['show-my-screen'] === true) auto.showMyScreen = true;
   config.auto = auto;
+
+  const network = { ...(config.network ?? DEFAULT_CLIENT_NETWORK) };
+  if (values['nat-type'] !== undefined) {
+    if (!isNatType(values['nat-type'])) throw new ConfigError(`--nat-type is ${JSON.stringify(values['nat-type'])}; expected one of ${NAT_TYPES.join(', ')}`);
+    network.natType = values['nat-type'];
+  }
+  if (values['block-inbound'] === true) network.blockInbound = true;
+  config.network = network;
 
   if (config.address === undefined) throw new ConfigError('--address is missing; pass the loopback source address this client binds, such as --address 127.30.0.10');
   if (config.site === undefined) throw new ConfigError('the cluster is unknown; pass --run-dir with the run folder of a running cluster, or --config FILE');

@@ -71,13 +71,15 @@ export interface LinkFailure {
 
 /** One connection in the reply to the `stats` request. */
 export interface ConnectionReport {
-  kind: 'master' | LinkKind;
+  kind: 'master' | LinkKind | 'direct';
   node: string;
   host: string;
   port: number;
   reason: string;
   state: string;
   failures?: LinkFailure[];
+  /** Session connections: "direct" between the clients, "relay" through a traffic node. */
+  path?: 'direct' | 'relay';
 }
 
 /** One stream in the reply to the `stats` request. */
@@ -85,6 +87,8 @@ export interface StreamReport {
   stream: string;
   direction: 'publish' | 'subscribe';
   node: string;
+  /** "direct" between the clients, "relay" through a traffic node. */
+  path?: 'direct' | 'relay';
   framesSent: number | null;
   received: number;
   verified: number;
@@ -182,11 +186,12 @@ export class SessionLink extends EventEmitter<{ joined: [string]; 'stream-done':
       reason: this.targetReason ?? (reason?.text || reason?.method || ''),
       state: this.failureReason === undefined ? this.state : `${this.state}: ${this.failureReason}`,
       failures: [...this.failures],
+      path: 'relay',
     };
   }
 
   streamReport(): StreamReport {
-    const base = { stream: this.stream, direction: this.direction, node: this.node };
+    const base = { stream: this.stream, direction: this.direction, node: this.node, path: 'relay' as const };
     if (this.publisher !== undefined) {
       return { ...base, framesSent: this.publisher.framesSent, received: 0, verified: 0, lost: 0, reordered: 0, duplicated: 0, corrupted: 0, done: this.publisher.done, firstFrameMs: null, maxLatencyMs: null, meanLatencyMs: null };
     }

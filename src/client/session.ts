@@ -1,8 +1,15 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../logging/logger.js';
 import type { FrameSettings } from '../config/client-config.js';
-import type { atlas } from '../protocol/messages.js';
+import { StreamDirection, type atlas } from '../protocol/messages.js';
+import type { DirectPath, DirectStreamLink } from './p2p/direct-path.js';
 import { SessionLink, type LinkRetry, type SessionLinkDeps } from './session-link.js';
+
+/** A stream connection of a session: through a traffic node, or on the direct path. */
+export type StreamLink = SessionLink | DirectStreamLink;
+
+/** The path a session's streams take, and why. */
+export type PathChoice = { path: 'relay'; reason: string } | { path: 'direct'; reason: string; direct: DirectPath };
 
 export interface ClientSessionOptions {
   /** When this client requested the session (a representative's AcceptRequest); SessionStart's arrival when absent. */
@@ -17,21 +24,28 @@ export interface ClientSessionOptions {
 }
 
 type SessionEvents = {
-  joined: [SessionLink];
-  'stream-done': [SessionLink];
-  'link-failed': [SessionLink, string];
-  'link-retrying': [SessionLink, LinkRetry];
+  joined: [StreamLink];
+  'stream-done': [StreamLink];
+  'link-failed': [StreamLink, string];
+  'link-retrying': [StreamLink, LinkRetry];
+  'path-decided': [PathChoice];
 };
 
 /**
- * One support session as this client sees it: the session-channel
- * connections that its assignments name, and the reason the session ended.
+ * One support session as this client sees it: the path its streams take,
+ * the connections that its assignments name, and the reason the session
+ * ended. Assignments wait until the path is decided: on the traffic-node
+ * path each opens a session-channel connection, on the direct path each
+ * becomes a stream of the one direct connection.
  */
 export class ClientSession extends EventEmitter<SessionEvents> {
   readonly startedAtMs: number;
-  readonly links: SessionLink[] = [];
+  readonly links: StreamLink[] = [];
   endedReason: string | undefined;
   endedAtMs: number | undefined;
+  /** Undefined while a direct attempt runs. */
+  pathChoice: PathChoice | undefined;
+  private readonly waiting: { assignment: atlas.IAssignment; startedAtMs: number }[] = [];
   private readonly logger: Logger;
 
   constructor(private readonly deps: SessionLinkDeps, readonly options: ClientSessionOptions) {
@@ -48,8 +62,54 @@ export class ClientSession extends EventEmitter<SessionEvents> {
     return this.endedReason !== undefined;
   }
 
-  /** Opens the connection that one assignment names. `startedAtMs` is where the first-frame latency starts. */
-  open(assignment: atlas.IAssignment, startedAtMs = this.startedAtMs): SessionLink {
+  /** Takes the path for every stream of the session and opens the assignments that waited for it. */
+  decidePath(choice: PathChoice): void {
+    if (this.pathChoice !== undefined) return;
+    this.pathChoice = choice;
+    this.logger.info({ path: choice.path, reason: choice.reason }, 'session path decided');
+    this.emit('path-decided', choice);
+    if (this.ended) {
+      if (choice.path === 'direct') choice.direct.close(`session ended: ${this.endedReason ?? ''}`);
+      return;
+    }
+    for (const { assignment, startedAtMs } of this.waiting.splice(0)) this.openNow(assignment, startedAtMs);
+  }
+
+  /** Opens the connection or direct stream that one assignment names, once the path is decided. `startedAtMs` is where the first-frame latency starts. */
+  open(assignment: atlas.IAssignment, startedAtMs = this.startedAtMs): void {
+    if (this.pathChoice === undefined) {
+      this.waiting.push({ assignment, startedAtMs });
+      return;
+    }
+    this.openNow(assignment, startedAtMs);
+  }
+
+  private openNow(assignment: atlas.IAssignment, startedAtMs: number): void {
+    const choice = this.pathChoice;
+    if (choice?.path === 'direct') {
+      const open = this.links.find((link) => link.stream === assignment.stream && link.direction === (assignment.direction === StreamDirection.DIRECTION_PUBLISH ? 'publish' : 'subscribe'));
+      if (open !== undefined) {
+        this.logger.debug({ stream: assignment.stream }, 'stream already open on the direct path; assignment ignored');
+        return;
+      }
+      const link = choice.direct.openStream(assignment, this.options.frames, startedAtMs);
+      this.track(link);
+      this.logger.info({ stream: link.stream, direction: link.direction, peer: `${link.host}:${link.port}` }, 'opening stream on the direct path');
+      link.start();
+      return;
+    }
+    this.openSessionLink(assignment, startedAtMs);
+  }
+
+  private track(link: StreamLink): void {
+    link.on('joined', () => this.emit('joined', link));
+    link.on('stream-done', () => this.emit('stream-done', link));
+    link.on('failed', (reason) => this.emit('link-failed', link, reason));
+    link.on('retrying', (retry) => this.emit('link-retrying', link, retry));
+    this.links.push(link);
+  }
+
+  private openSessionLink(assignment: atlas.IAssignment, startedAtMs: number): SessionLink {
     const link = new SessionLink(this.deps, {
       sessionId: this.id,
       clientId: this.options.clientId,
@@ -58,11 +118,7 @@ export class ClientSession extends EventEmitter<SessionEvents> {
       frames: this.options.frames,
       retryAttempts: this.options.retryAttempts,
     });
-    link.on('joined', () => this.emit('joined', link));
-    link.on('stream-done', () => this.emit('stream-done', link));
-    link.on('failed', (reason) => this.emit('link-failed', link, reason));
-    link.on('retrying', (retry) => this.emit('link-retrying', link, retry));
-    this.links.push(link);
+    this.track(link);
     this.logger.info({ kind: link.kind, trafficNode: link.node, host: link.host, port: link.port, stream: link.stream, direction: link.direction, reason: assignment.reason?.text ?? '' }, 'opening session connection');
     link.start();
     return link;
@@ -74,6 +130,7 @@ export class ClientSession extends EventEmitter<SessionEvents> {
     this.endedReason = reason;
     this.endedAtMs = Date.now();
     for (const link of this.links) link.close(`session ended: ${reason}`);
+    if (this.pathChoice?.path === 'direct') this.pathChoice.direct.close(`session ended: ${reason}`);
     this.logger.info({ reason }, 'session ended');
   }
 
@@ -104,8 +161,13 @@ export class ClientSession extends EventEmitter<SessionEvents> {
     }).join(', ');
   }
 
-  /** Subscribed streams that have not received StreamEnd yet. */
-  pendingSubscriptions(): SessionLink[] {
+  /** Subscribed streams that have not received StreamEnd yet, including those waiting for the path decision. */
+  pendingSubscriptions(): StreamLink[] {
     return this.links.filter((link) => link.direction === 'subscribe' && !link.streamDone);
+  }
+
+  /** True while assignments wait for the direct attempt to end. */
+  get pathPending(): boolean {
+    return this.pathChoice === undefined;
   }
 }

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { ConfigError, errorMessage } from '../util/errors.js';
+import { isNatType, NAT_TYPES, type ClientNetworkSettings } from './peer-to-peer.js';
 
 export type ClientRole = 'customer' | 'representative';
 
@@ -48,6 +49,8 @@ export interface ClientProcessConfig {
   sessionKey?: string;
   /** Seed of the client's random choices (the order of SRV targets of equal priority); random when absent. */
   seed?: string;
+  /** NAT type and firewall in front of the client; no NAT and no firewall when absent. */
+  network?: ClientNetworkSettings;
 }
 
 /** Largest frame payload: a StreamFrame envelope must stay under the 1 MiB message limit. */
@@ -106,6 +109,7 @@ export function validateClientConfig(value: unknown, source: string): ClientProc
     checkText(config.sessionKey, 'sessionKey', fail);
   }
   if (config.seed !== undefined) checkText(config.seed, 'seed', fail);
+  if (config.network !== undefined) checkNetwork(config.network, fail);
   return config;
 }
 
@@ -144,6 +148,12 @@ function checkAuto(config: ClientProcessConfig, fail: Fail): void {
   if (config.role === 'representative' && auto.requestSupport === true) {
     fail('auto.requestSupport', true, 'false for a representative; only customers request support');
   }
+}
+
+function checkNetwork(network: ClientNetworkSettings, fail: Fail): void {
+  if (typeof network !== 'object' || network === null) fail('network', network, 'an object such as {"natType": "open", "blockInbound": false}');
+  if (!isNatType(network.natType)) fail('network.natType', network.natType, `one of ${NAT_TYPES.join(', ')}`);
+  if (typeof network.blockInbound !== 'boolean') fail('network.blockInbound', network.blockInbound, 'true or false');
 }
 
 function checkText(value: unknown, field: string, fail: Fail): void {

@@ -1,3 +1,4 @@
+import { DEFAULT_PEER_TO_PEER } from './peer-to-peer.js';
 import type { Topology } from './topology.js';
 
 /**
@@ -22,9 +23,10 @@ export const DEFAULT_TOPOLOGY: Topology = {
     { name: 'eu-traffic2', model: 'B300', accepting: true, prefixes: ['127.30.0.0/16'], timezone: 'Europe/Berlin', srvPriority: 10, srvWeight: 100 },
   ],
   clients: [
-    { name: 'rep-us', role: 'representative', address: '127.20.0.5', timezone: 'America/New_York', displayName: 'Rep (US)' },
-    { name: 'customer-eu', role: 'customer', address: '127.30.0.5', timezone: 'Europe/Berlin', displayName: 'Customer (EU)' },
+    { name: 'rep-us', role: 'representative', address: '127.20.0.5', timezone: 'America/New_York', displayName: 'Rep (US)', natType: 'open', blockInbound: false },
+    { name: 'customer-eu', role: 'customer', address: '127.30.0.5', timezone: 'Europe/Berlin', displayName: 'Customer (EU)', natType: 'open', blockInbound: false },
   ],
   frames: { count: 300, sizeBytes: 16384, intervalMs: 5 },
   publicStun: false,
+  peerToPeer: { ...DEFAULT_PEER_TO_PEER },
 };

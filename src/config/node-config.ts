@@ -76,6 +76,12 @@ export interface NodeProcessConfig {
   failover?: MasterFailoverConfig;
   /** Master only: names and addresses for the SRV, A record and anycast methods; without it those methods cannot start sessions. */
   delegation?: DelegationConfig;
+  /**
+   * Master only: UDP port of its STUN role on the public address (0 picks a
+   * free port). The master serves STUN there while the synced configuration
+   * has peer to peer enabled with STUN role "master".
+   */
+  stun?: { port: number };
 }
 
 /** Reads and validates a node configuration file, naming the file and field on error. */
@@ -116,6 +122,9 @@ export function validateNodeConfig(value: unknown, source: string): NodeProcessC
     const problem = delegationProblem(config.delegation);
     if (problem !== undefined) fail(problem.field, problem.problem);
     if (config.delegation.anycast !== undefined && !isLoopback(config.delegation.anycast.address)) fail('delegation.anycast.address', `is ${JSON.stringify(config.delegation.anycast.address)}; expected a loopback IP`);
+  }
+  if (config.stun !== undefined && (!Number.isInteger(config.stun.port) || config.stun.port < 0 || config.stun.port > 65535)) {
+    fail('stun.port', `is ${JSON.stringify(config.stun.port)}; expected 0-65535 (0 picks a free port)`);
   }
   return config;
 }

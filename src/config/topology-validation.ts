@@ -8,6 +8,17 @@ import { parsePrefixText } from '../routing/prefix.js';
 import { parseNodeTimezone, TimezoneError } from '../routing/timezone.js';
 import { ConfigError } from '../util/errors.js';
 import {
+  DEFAULT_CLIENT_NETWORK,
+  DEFAULT_PEER_TO_PEER,
+  isNatType,
+  isStunRole,
+  MAX_P2P_TIMEOUT_MS,
+  MIN_P2P_TIMEOUT_MS,
+  NAT_TYPES,
+  STUN_ROLES,
+  type PeerToPeerSettings,
+} from './peer-to-peer.js';
+import {
   NODE_ADDRESS_SECOND_OCTET_FIRST,
   NODE_ADDRESS_SECOND_OCTET_LAST,
   RESERVED_NODE_NAMES,
@@ -141,7 +152,8 @@ class ProblemList {
 /**
  * Validates a parsed topology and fills in defaults: method random, heartbeat
  * 500/2000 ms, model Virtual, accepting true, no prefixes, SRV priority 10 and
- * weight 100, no clients, 300 frames of 16 KiB every 5 ms, no public STUN server. Throws TopologyError
+ * weight 100, no clients, 300 frames of 16 KiB every 5 ms, no public STUN server, peer to peer off
+ * (STUN role master, 5000 ms attempts), clients with no NAT and no firewall. Throws TopologyError
  * listing every invalid field with its value and the fix.
  */
 export function validateTopology(value: unknown, source = 'topology'): ValidatedTopology {
@@ -163,10 +175,14 @@ export function validateTopology(value: unknown, source = 'topology'): Validated
     clients: problems.array(root.clients, 'clients', []).map((entry, index) => validateClient(entry, `clients[${index}]`, problems)),
     frames: validateFrames(root.frames, problems),
     publicStun: problems.boolean(root.publicStun, 'publicStun', false),
+    peerToPeer: validatePeerToPeer(root.peerToPeer, problems),
   };
   const nodeNames = topology.trafficNodes.map((node) => node.name);
   if (root.resolvers !== undefined) topology.resolvers = validateResolvers(root.resolvers, nodeNames, problems);
   if (root.anycast !== undefined) topology.anycast = validateAnycast(root.anycast, nodeNames, problems);
+  if (topology.peerToPeer.enabled && topology.peerToPeer.stunRole === 'public' && !topology.publicStun) {
+    problems.add('peerToPeer.stunRole', 'public', 'needs the public STUN server, but publicStun is false; set "publicStun": true or use "stunRole": "master"');
+  }
   checkCounts(root, topology, problems);
   checkUniqueNames(topology, problems);
   checkMethodSettings(topology, problems);
@@ -271,6 +287,29 @@ function validateClient(value: unknown, field: string, problems: ProblemList): C
     address: validateClientAddress(entry.address, `${field}.address`, problems),
     timezone,
     displayName: problems.string(entry.displayName, `${field}.displayName`, name),
+    natType: validateNatType(entry.natType, `${field}.natType`, problems),
+    blockInbound: problems.boolean(entry.blockInbound, `${field}.blockInbound`, DEFAULT_CLIENT_NETWORK.blockInbound),
+  };
+}
+
+function validateNatType(value: unknown, field: string, problems: ProblemList): ClientSpec['natType'] {
+  if (value === undefined) return DEFAULT_CLIENT_NETWORK.natType;
+  if (isNatType(value)) return value;
+  problems.add(field, value, `is not a NAT type; use one of ${NAT_TYPES.join(', ')}`);
+  return DEFAULT_CLIENT_NETWORK.natType;
+}
+
+function validatePeerToPeer(value: unknown, problems: ProblemList): PeerToPeerSettings {
+  if (value === undefined) return { ...DEFAULT_PEER_TO_PEER };
+  const entry = problems.object(value, 'peerToPeer') ?? {};
+  let stunRole = DEFAULT_PEER_TO_PEER.stunRole;
+  if (isStunRole(entry.stunRole)) stunRole = entry.stunRole;
+  else if (entry.stunRole !== undefined) problems.add('peerToPeer.stunRole', entry.stunRole, `is not a STUN role; use one of ${STUN_ROLES.join(', ')}`);
+  return {
+    enabled: problems.boolean(entry.enabled, 'peerToPeer.enabled', DEFAULT_PEER_TO_PEER.enabled),
+    stunRole,
+    forceRelay: problems.boolean(entry.forceRelay, 'peerToPeer.forceRelay', DEFAULT_PEER_TO_PEER.forceRelay),
+    timeoutMs: problems.integer(entry.timeoutMs, 'peerToPeer.timeoutMs', { min: MIN_P2P_TIMEOUT_MS, max: MAX_P2P_TIMEOUT_MS, fallback: DEFAULT_PEER_TO_PEER.timeoutMs }),
   };
 }
 

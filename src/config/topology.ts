@@ -1,4 +1,5 @@
 import type { Model } from './constants.js';
+import type { NatType, PeerToPeerSettings } from './peer-to-peer.js';
 import type { Method } from '../routing/method.js';
 import { ConfigError } from '../util/errors.js';
 
@@ -39,6 +40,10 @@ export interface ClientSpec {
   timezone: string;
   /** Name shown to the other side of a session. */
   displayName: string;
+  /** NAT behaviour in front of the client, which decides whether a direct path can form. */
+  natType: NatType;
+  /** A firewall in front of the client drops inbound connections. */
+  blockInbound: boolean;
 }
 
 /**
@@ -101,6 +106,8 @@ export interface Topology {
   resolvers?: ResolverSpec[];
   /** Routing table of the anycast router, which the launcher starts at .4 of the block when this is present. */
   anycast?: AnycastSpec;
+  /** Peer-to-peer settings the launcher sets on the cluster page. */
+  peerToPeer: PeerToPeerSettings;
 }
 
 /** One invalid value in a topology: where it is, what it is, and how to fix it. */

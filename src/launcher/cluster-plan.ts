@@ -212,8 +212,11 @@ export function buildZone(dnsAddress: string, master: PlannedNode, trafficNodes:
   return { origin: ZONE, a };
 }
 
-/** A client to start: its topology entry plus what the launcher or a test may set for this process only. */
-export interface ClientStart extends ClientSpec {
+/**
+ * A client to start: its topology entry plus what the launcher or a test may
+ * set for this process only. NAT type and firewall default to none.
+ */
+export interface ClientStart extends Omit<ClientSpec, 'natType' | 'blockInbound'>, Partial<Pick<ClientSpec, 'natType' | 'blockInbound'>> {
   /** Actions the client takes by itself; none by default, so a test or the demo drives it over IPC. */
   auto?: AutoActions;
   /** Frames of this client; the cluster's frames by default. */
@@ -239,6 +242,7 @@ export function planClient(start: ClientStart, cluster: { site: ClusterPlan['sit
     ...(start.sessionKey === undefined ? {} : { sessionKey: start.sessionKey }),
     // Each client gets its own stream of the cluster's seed, so one client's draws do not shift another's.
     seed: `${cluster.seed}/${start.name}`,
+    network: { natType: start.natType ?? 'open', blockInbound: start.blockInbound ?? false },
   };
 }
 

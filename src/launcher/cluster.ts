@@ -425,6 +425,9 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     if (this.faultLayer?.handle !== undefined) this.watchdog?.track(FAULT_LAYER_PROCESS_NAME, this.faultLayer.handle.pid);
     const plan = planCluster({ topology: this.topology, seed: this.seed, block: this.block, ports: this.ports, folder: this.folder, certsDir: this.certsDir, ...(hiddenPorts === undefined ? {} : { hiddenPorts }) });
     plan.master.config.apiAccounts = [apiAccount];
+    for (const master of [plan.master, ...(plan.backup === undefined ? [] : [plan.backup])]) {
+      master.config.stun = { port: await chooseStunPort(master.config.public.address) };
+    }
     this.plan = plan;
     await writeJson(plan.dns.configFile, plan.dns.config);
     const backup = plan.backup === undefined ? [] : [plan.backup];
@@ -469,7 +472,14 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
    */
   private async buildThroughAdminApi(plan: ClusterPlan): Promise<void> {
     const startedMs = Date.now();
-    const built = await buildCluster(this.admin, clusterBlueprint(plan, this.topology));
+    const blueprint = clusterBlueprint(plan, this.topology);
+    const p2p = this.topology.peerToPeer;
+    if (p2p.enabled) {
+      const stunPort = this.nodeInfos.find((info) => info.name === STUN_PROCESS_NAME)?.ports.stun;
+      const publicStunServer = stunPort === undefined ? '' : `${nodeHostname(STUN_PROCESS_NAME)}:${stunPort}`;
+      blueprint.peerToPeer = { enabled: true, stunRole: p2p.stunRole, forceRelay: p2p.forceRelay, timeoutMs: p2p.timeoutMs, publicStunServer };
+    }
+    const built = await buildCluster(this.admin, blueprint);
     this.firstSync = built.sync;
     this.adminBuildMs = Date.now() - startedMs;
     const failed = built.sync.nodes.filter((node) => !node.ok);

@@ -13,6 +13,11 @@ export function formatDemoReport(report: DemoReport): string {
     ),
   );
 
+  if (report.path !== undefined) {
+    lines.push('', `Session path (the rules predict ${report.path.expected.path}: ${report.path.expected.reason})`);
+    lines.push(...formatTable(['client', 'reported by', 'path', 'reason'], report.path.reported.map((entry) => [entry.client, entry.source, entry.path || '-', entry.reason])));
+  }
+
   lines.push('', `Streams (${report.frames.count} frames of ${report.frames.sizeBytes} bytes)`);
   lines.push(
     ...formatTable(

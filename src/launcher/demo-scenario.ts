@@ -1,8 +1,13 @@
+import { predictPath, type PredictedPath } from '../client/p2p/nat-model.js';
+import { DEFAULT_TOPOLOGY } from '../config/default-topology.js';
+import type { StunRole } from '../config/peer-to-peer.js';
 import type { ClientSpec, FramesSpec, Topology } from '../config/topology.js';
+import { validateTopology } from '../config/topology-validation.js';
 import { errorMessage } from '../util/errors.js';
+import { STUN_PROCESS_NAME } from './cluster-plan.js';
 import type { ChildHandle } from './child-process.js';
 import { startCluster, type Cluster } from './cluster.js';
-import { judgeDemo, type DemoConnection, type DemoNode, type DemoStream, type DemoVerdict } from './demo-verdict.js';
+import { judgeDemo, type DemoConnection, type DemoNode, type DemoPath, type DemoStream, type DemoVerdict } from './demo-verdict.js';
 import { summarizeLog, type LogSummary } from './log-summary.js';
 
 /** Time each client step (accept, a stream to finish) may take on a loaded machine. */
@@ -18,7 +23,22 @@ export interface DemoOptions {
   frames?: Partial<FramesSpec>;
   /** Called with a short line for people at every step. */
   onStep?: (line: string) => void;
+  /** Turn peer to peer on (see peerToPeerTopology), and optionally break it. */
+  p2p?: DemoPeerToPeer;
 }
+
+/** How `demo --p2p` sets up and breaks the direct path. */
+export interface DemoPeerToPeer {
+  /** STUN server the clients query; "public" (the default) starts the public STUN process. */
+  stunRole?: StunRole;
+  /** Stop the public STUN server process before the session starts; needs STUN role "public". */
+  stunDown?: boolean;
+  /** Put a firewall that drops inbound connections in front of both clients. */
+  blockInbound?: boolean;
+}
+
+/** Time a direct attempt of the demo may take; short, so a fallback shows quickly. */
+export const DEMO_P2P_TIMEOUT_MS = 3000;
 
 /** A process the demo started, so callers can check it is gone afterwards. */
 export interface DemoProcess {
@@ -42,12 +62,15 @@ export interface DemoReport {
   processes: DemoProcess[];
   logs: LogSummary[];
   verdict: DemoVerdict;
+  /** With peer to peer on: the path the rules predict, and the path each client and the master reported. */
+  path?: { expected: PredictedPath; reported: DemoPath[] };
   /** The error that stopped the scenario early, if any. */
   error?: string;
   elapsedMs: { start: number; session: number; total: number };
 }
 
 interface ClientStatsReply {
+  path?: { path: string; reason: string };
   connections?: { kind: DemoConnection['kind']; node: string; reason: string; state: string }[];
   streams?: (Omit<DemoStream, 'from' | 'to' | 'publisherNode'> & { direction: 'publish' | 'subscribe' })[];
 }
@@ -87,10 +110,13 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   const step = options.onStep ?? ((): void => undefined);
   const startedMs = Date.now();
-  const cluster = await startCluster({ topology: options.topology, runDir: options.runDir, seed: options.seed, frames: options.frames });
+  const topology = options.p2p === undefined ? options.topology : peerToPeerTopology(options.topology, options.p2p);
+  const cluster = await startCluster({ topology, runDir: options.runDir, seed: options.seed, frames: options.frames });
   const startElapsedMs = Date.now() - startedMs;
   step(`cluster ${cluster.topology.clusterName} formed in ${(startElapsedMs / 1000).toFixed(1)} s (seed ${cluster.seed}, run folder ${cluster.runDir})`);
   if (cluster.ports?.fallbackReason !== undefined) step(`note: ${cluster.ports.fallbackReason}`);
+  const expectedPath = options.p2p === undefined ? undefined : expectPath(cluster.topology, options.p2p);
+  if (expectedPath !== undefined) step(`peer to peer on; the rules predict the ${expectedPath.path} path: ${expectedPath.reason}`);
 
   const report: DemoReport = {
     seed: cluster.seed,
@@ -106,10 +132,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     logs: [],
     verdict: { ok: false, checks: [] },
     elapsedMs: { start: startElapsedMs, session: 0, total: 0 },
+    ...(expectedPath === undefined ? {} : { path: { expected: expectedPath, reported: [] } }),
   };
 
   const sessionStartedMs = Date.now();
   try {
+    if (options.p2p?.stunDown === true) {
+      await cluster.stop(STUN_PROCESS_NAME);
+      step('public STUN server stopped');
+    }
     const participants = findParticipants(cluster);
     await runSession(cluster, participants, report, step);
   } catch (error) {
@@ -129,6 +160,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     connections: report.connections,
     streams: report.streams,
     nodes: report.nodes,
+    ...(report.path === undefined ? {} : { expectedPath: report.path.expected, paths: report.path.reported }),
   });
   if (report.error !== undefined) {
     report.verdict.ok = false;
@@ -136,6 +168,38 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   }
   report.elapsedMs.total = Date.now() - startedMs;
   return report;
+}
+
+/**
+ * The demo's topology with peer to peer on: clients query the public STUN
+ * server, which the cluster starts (or the master, with stunRole "master"), and a direct attempt may take
+ * DEMO_P2P_TIMEOUT_MS. With `blockInbound` both clients sit behind a
+ * firewall that drops inbound connections.
+ */
+export function peerToPeerTopology(base: Topology | Record<string, unknown> | undefined, p2p: DemoPeerToPeer): Topology {
+  const topology = validateTopology(base ?? DEFAULT_TOPOLOGY, 'topology').topology;
+  const stunRole = p2p.stunRole ?? 'public';
+  if (p2p.stunDown === true && stunRole !== 'public') throw new Error('stunDown stops the public STUN server; it needs stunRole "public"');
+  return {
+    ...topology,
+    publicStun: topology.publicStun || stunRole === 'public',
+    peerToPeer: { enabled: true, stunRole, forceRelay: topology.peerToPeer.forceRelay, timeoutMs: DEMO_P2P_TIMEOUT_MS },
+    clients: topology.clients.map((client) => (p2p.blockInbound === true ? { ...client, blockInbound: true } : client)),
+  };
+}
+
+/** The path the rules in nat-model.ts predict for the demo's two clients. */
+function expectPath(topology: Topology, p2p: DemoPeerToPeer): PredictedPath {
+  const customer = topology.clients.find((client) => client.role === 'customer');
+  const representative = topology.clients.find((client) => client.role === 'representative');
+  const network = (client: ClientSpec | undefined): { natType: ClientSpec['natType']; blockInbound: boolean } => ({ natType: client?.natType ?? 'open', blockInbound: client?.blockInbound ?? false });
+  return predictPath({
+    p2pEnabled: topology.peerToPeer.enabled,
+    forceRelay: topology.peerToPeer.forceRelay,
+    stunAnswers: p2p.stunDown !== true,
+    customer: network(customer),
+    representative: network(representative),
+  });
 }
 
 function findParticipants(cluster: Cluster): Participants {
@@ -230,6 +294,24 @@ async function collectObservations(cluster: Cluster, participants: Participants,
     }
   }
   report.streams = buildStreams(participants, stats);
+  if (report.path !== undefined) report.path.reported = await collectPaths(cluster, participants, stats, clientNames);
+}
+
+/** The path each client reports in its stats, and the path the master's connected-clients report gives each connection. */
+async function collectPaths(cluster: Cluster, participants: Participants, stats: Map<string, ClientStatsReply>, clientNames: Map<string, string>): Promise<DemoPath[]> {
+  const reported: DemoPath[] = [];
+  for (const { spec } of [participants.customer, participants.rep]) {
+    const path = stats.get(spec.name)?.path;
+    reported.push({ client: spec.name, source: 'client', path: path?.path ?? '', reason: path?.reason ?? '' });
+  }
+  for (const online of await cluster.connectedClients()) {
+    const name = clientNames.get(online.clientId);
+    if (name === undefined || online.session === undefined) continue;
+    for (const connection of online.session.connections) {
+      reported.push({ client: name, source: 'master', path: connection.path, reason: `${connection.stream} ${connection.direction}${connection.pathReason ? `: ${connection.pathReason}` : ''}` });
+    }
+  }
+  return reported;
 }
 
 /** Pairs each subscribed stream with its publisher: the customer's screen goes to the rep, the rep's screen to the customer. */

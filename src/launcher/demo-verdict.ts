@@ -1,3 +1,4 @@
+import type { PredictedPath } from '../client/p2p/nat-model.js';
 import { parseClientAddress, parsePrefixText, prefixContains } from '../routing/prefix.js';
 
 /** One connection a client reported: to the master, or a session connection to a traffic node. */
@@ -5,7 +6,7 @@ export interface DemoConnection {
   client: string;
   role: 'customer' | 'representative';
   address: string;
-  kind: 'master' | 'home' | 'cross';
+  kind: 'master' | 'home' | 'cross' | 'direct';
   node: string;
   reason: string;
   state: string;
@@ -64,6 +65,15 @@ export interface DemoVerdict {
   checks: DemoCheck[];
 }
 
+/** The path one party reports for a client's session streams. */
+export interface DemoPath {
+  client: string;
+  /** "client" for the client's own stats, "master" for the master's connected-clients report. */
+  source: 'client' | 'master';
+  path: string;
+  reason: string;
+}
+
 /** Everything the rules read. */
 export interface DemoObservation {
   masterName: string;
@@ -71,6 +81,9 @@ export interface DemoObservation {
   connections: DemoConnection[];
   streams: DemoStream[];
   nodes: DemoNode[];
+  /** With peer to peer on: the path the rules predict, and the paths clients and master report. */
+  expectedPath?: PredictedPath;
+  paths?: DemoPath[];
 }
 
 /**
@@ -113,11 +126,11 @@ function describe(connection: DemoConnection | undefined): string {
 
 /** Applies every rule of the demo to what the cluster reported. */
 export function judgeDemo(observation: DemoObservation): DemoVerdict {
+  const direct = observation.expectedPath?.path === 'direct';
   const checks: DemoCheck[] = [
     ...checkMasterConnections(observation),
-    ...checkHomeNodes(observation),
-    ...checkCrossConnections(observation),
-    ...checkStreamPaths(observation),
+    ...checkPaths(observation),
+    ...(direct ? checkDirectStreams(observation) : [...checkHomeNodes(observation), ...checkCrossConnections(observation), ...checkStreamPaths(observation)]),
     ...checkFrames(observation),
   ];
   if (checks.length === 0) checks.push({ rule: 'observations', ok: false, detail: 'no connection or stream was reported' });
@@ -190,6 +203,39 @@ function checkStreamPaths(observation: DemoObservation): DemoCheck[] {
       });
     }
   }
+  return checks;
+}
+
+/** Every client and the master report the path the rules predict. */
+function checkPaths(observation: DemoObservation): DemoCheck[] {
+  const expected = observation.expectedPath;
+  if (expected === undefined) return [];
+  const paths = observation.paths ?? [];
+  const checks = paths.map((entry) => ({
+    rule: `${entry.source === 'master' ? 'the master reports ' : ''}${entry.client}'s path is ${expected.path} (${expected.reason})`,
+    ok: entry.path === expected.path,
+    detail: `${entry.source} reports ${entry.path || '(no path)'}${entry.reason === '' ? '' : `: ${entry.reason}`}`,
+  }));
+  if (!paths.some((entry) => entry.source === 'client') || !paths.some((entry) => entry.source === 'master')) {
+    checks.push({ rule: 'clients and master report a path', ok: false, detail: `got ${paths.length} path reports` });
+  }
+  return checks;
+}
+
+/** On the direct path every stream goes between the clients and no traffic node carries a session client. */
+function checkDirectStreams(observation: DemoObservation): DemoCheck[] {
+  const checks: DemoCheck[] = observation.streams.map((stream) => ({
+    rule: `${stream.stream} flows directly from ${stream.from} to ${stream.to}`,
+    ok: stream.node === 'direct' && stream.publisherNode === 'direct',
+    detail: `publisher on ${stream.publisherNode || '(no path)'}, receiver on ${stream.node || '(no path)'}`,
+  }));
+  if (observation.streams.length === 0) checks.push({ rule: 'streams flow on the direct path', ok: false, detail: 'no stream was reported' });
+  const carried = observation.nodes.filter((node) => node.clients.length > 0);
+  checks.push({
+    rule: 'no traffic node carries a session stream',
+    ok: carried.length === 0,
+    detail: carried.length === 0 ? `none of ${observation.nodes.length} traffic nodes reports a session client` : carried.map((node) => `${node.name}: ${node.clients.map((client) => `${client.client} ${client.stream}`).join(', ')}`).join('; '),
+  });
   return checks;
 }
 

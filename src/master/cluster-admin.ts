@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { SITE_HOSTNAME } from '../config/constants.js';
+import { DEFAULT_PEER_TO_PEER, isStunRole, MAX_P2P_TIMEOUT_MS, MIN_P2P_TIMEOUT_MS, STUN_ROLES } from '../config/peer-to-peer.js';
 import { readSecretFile } from '../config/secret-file.js';
 import type { Logger } from '../logging/logger.js';
 import { badRequest, formatProblemValue, HttpError } from '../net/http/router.js';
@@ -206,6 +207,35 @@ export class ClusterAdmin {
     }, { action: 'method changed', method: request.method });
   }
 
+  /**
+   * Changes the peer-to-peer settings; fields the request leaves out keep
+   * their values. The STUN role "public" needs a public STUN server address
+   * while peer to peer is enabled.
+   */
+  async setPeerToPeer(body: unknown): Promise<ClusterConfig> {
+    const request = requireObject(body);
+    const problems: FieldProblem[] = [];
+    checkPeerToPeerFields(request, problems);
+    if (Object.keys(request).length === 0) problems.push({ field: '(body)', value: {}, reason: 'changes nothing; send at least one of enabled, stunRole, publicStunServer, forceRelay, timeoutMs' });
+    throwProblems(problems);
+    this.requireCluster();
+    return this.change((current) => {
+      const enabled = (request.enabled as boolean | undefined) ?? current.p2pEnabled;
+      const stunRole = (request.stunRole as string | undefined) ?? (current.stunRole || DEFAULT_PEER_TO_PEER.stunRole);
+      const server = (request.publicStunServer as string | undefined) ?? current.stunServer;
+      if (enabled && stunRole === 'public' && server === '') {
+        problems.push({ field: 'publicStunServer', value: server, reason: 'is empty, but stunRole "public" needs it; give the public STUN server as host:port, such as stun.support.example.test:3478' });
+      }
+      throwProblems(problems);
+    }, (draft) => {
+      if (typeof request.enabled === 'boolean') draft.p2pEnabled = request.enabled;
+      if (typeof request.stunRole === 'string') draft.stunRole = request.stunRole;
+      if (typeof request.publicStunServer === 'string') draft.stunServer = request.publicStunServer.toLowerCase();
+      if (typeof request.forceRelay === 'boolean') draft.forceRelay = request.forceRelay;
+      if (typeof request.timeoutMs === 'number') draft.p2pTimeoutMs = request.timeoutMs;
+    }, { action: 'peer-to-peer settings changed', fields: Object.keys(request) });
+  }
+
   private async change(check: (current: ClusterConfig) => void, apply: (draft: ClusterConfig) => void, logFields: Record<string, unknown>): Promise<ClusterConfig> {
     this.requireCluster();
     const config = await this.deps.store.update((draft) => {
@@ -241,6 +271,28 @@ export class ClusterAdmin {
     if (typeof parsed !== 'string') return parsed;
     problems.push({ field, value: request[field], reason: request[field] === undefined ? 'is required' : parsed });
     return undefined;
+  }
+}
+
+/** Records a problem for every unknown or invalid field of a peer-to-peer request. */
+function checkPeerToPeerFields(request: Record<string, unknown>, problems: FieldProblem[]): void {
+  const known = ['enabled', 'stunRole', 'publicStunServer', 'forceRelay', 'timeoutMs'];
+  for (const field of Object.keys(request)) {
+    if (!known.includes(field)) problems.push({ field, value: request[field], reason: `is not a peer-to-peer setting; the fields are ${known.join(', ')}` });
+  }
+  for (const field of ['enabled', 'forceRelay']) {
+    if (request[field] !== undefined && typeof request[field] !== 'boolean') problems.push({ field, value: request[field], reason: 'is not true or false' });
+  }
+  if (request.stunRole !== undefined && !isStunRole(request.stunRole)) {
+    problems.push({ field: 'stunRole', value: request.stunRole, reason: `is not a STUN role; use one of ${STUN_ROLES.join(', ')}` });
+  }
+  if (request.publicStunServer !== undefined && request.publicStunServer !== '') {
+    const parsed = parseNodeAddress(request.publicStunServer, 'such as stun.support.example.test:3478');
+    if (typeof parsed === 'string') problems.push({ field: 'publicStunServer', value: request.publicStunServer, reason: parsed });
+  }
+  const timeoutMs = request.timeoutMs;
+  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < MIN_P2P_TIMEOUT_MS || timeoutMs > MAX_P2P_TIMEOUT_MS)) {
+    problems.push({ field: 'timeoutMs', value: timeoutMs, reason: `is not an integer from ${MIN_P2P_TIMEOUT_MS} to ${MAX_P2P_TIMEOUT_MS} milliseconds` });
   }
 }
 

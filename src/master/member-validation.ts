@@ -47,8 +47,7 @@ export function formatHostPort(host: string | null | undefined, port: number | n
  * IP address and never the site hostname, because every node needs its own
  * canonical hostname. Returns the reason when the value is invalid.
  */
-export function parseNodeAddress(value: unknown): HostPort | string {
-  const example = 'such as us-traffic1.support.example.test:443';
+export function parseNodeAddress(value: unknown, example = 'such as us-traffic1.support.example.test:443'): HostPort | string {
   if (typeof value !== 'string' || value === '') return `is not a host:port string; write the node's hostname and port, ${example}`;
   if (value.startsWith('[') || isIP(value) === 6) return `is an IP address; the cluster accepts hostnames only, ${example}`;
   const colon = value.lastIndexOf(':');

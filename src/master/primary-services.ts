@@ -24,6 +24,7 @@ import { ReplicationLink, type FlushResult, type ReplicationLinkStatus } from '.
 import { SessionBroker } from './session-broker.js';
 import { fromReplicatedSession } from './session-replica.js';
 import { StatusHistory } from './status-history.js';
+import { MasterStunRole, wantsMasterStun } from './stun-role.js';
 import { connectedClientsReport, statusReport, type ConnectedClientReport, type MasterStatusReport } from './status-report.js';
 import { SupportQueue } from './support-queue.js';
 import { SyncCoordinator } from './sync-coordinator.js';
@@ -81,6 +82,7 @@ export class PrimaryServices {
     private readonly control: ControlChannelServer,
     private readonly context: MasterContext,
     private readonly onNewerTerm: PrimaryOptions['onNewerTerm'],
+    readonly stunRole: MasterStunRole,
   ) {}
 
   /** Opens the data folder and starts serving; resolves once the control channel and the admin API listen. */
@@ -99,7 +101,9 @@ export class PrimaryServices {
     const registry = new ClientRegistry();
     const queue = new SupportQueue();
     const report = (event: string, data: Record<string, unknown>): void => reportEvent(config.name, event, data);
-    const broker = new SessionBroker({ logger, registry, selection, config: synced, report, delegation: config.delegation });
+    const stunRole = new MasterStunRole({ logger }, { address: config.public.address, host: config.public.host, port: config.stun?.port });
+    const stunServer = (): string | undefined => (wantsMasterStun(synced()) ? stunRole.endpoint : synced().stunServer || undefined);
+    const broker = new SessionBroker({ logger, registry, selection, config: synced, report, delegation: config.delegation, stunServer });
 
     const links: ApplianceLinks = new ApplianceLinks(
       {
@@ -128,7 +132,10 @@ export class PrimaryServices {
       store,
       history,
       links,
-      onSynced: (next) => selection.setConfig(next),
+      onSynced: (next) => {
+        selection.setConfig(next);
+        void stunRole.apply(next);
+      },
       onPending: (version) => selection.setPendingVersion(version),
     });
     const admin = new ClusterAdmin({
@@ -156,7 +163,7 @@ export class PrimaryServices {
         registry,
         queue,
         broker,
-        welcome: () => ({ masterName: config.name, term, p2pEnabled: synced().p2pEnabled, stunServer: synced().stunServer }),
+        welcome: () => ({ masterName: config.name, term, p2pEnabled: synced().p2pEnabled && !synced().forceRelay, stunServer: stunServer() ?? '' }),
         sessionKey: () => synced().sessionKey,
         ...(options.fence === undefined ? {} : { fence: options.fence }),
       },
@@ -172,10 +179,11 @@ export class PrimaryServices {
       },
     );
 
-    const services = new PrimaryServices(term, store, history, links, broker, membership, registry, control, context, options.onNewerTerm);
+    const services = new PrimaryServices(term, store, history, links, broker, membership, registry, control, context, options.onNewerTerm, stunRole);
     if (options.peer !== undefined) services.replication = services.createReplication(options.peer);
     services.restoreSessions(options.restoredSessions ?? [], options.restoredSessionGraceMs ?? DEFAULT_RESTORED_SESSION_GRACE_MS);
     keys.on('change', services.onKeyChange);
+    await stunRole.apply(synced());
     await control.listen();
     links.start();
     services.replication?.start();
@@ -191,7 +199,7 @@ export class PrimaryServices {
     clearTimeout(this.restoreTimer);
     this.context.keys.off('change', this.onKeyChange);
     this.context.logger.info({ reason }, 'stopping primary services');
-    await Promise.all([this.control.close(), this.links.stop(), this.replication?.stop(reason)]);
+    await Promise.all([this.control.close(), this.links.stop(), this.replication?.stop(reason), this.stunRole.close()]);
     await this.store.idle();
     await this.history.flush();
   }
@@ -221,7 +229,10 @@ export class PrimaryServices {
   }
 
   status(): MasterStatusReport {
-    return statusReport({ name: this.context.config.name, guid: this.context.guid, store: this.store, links: this.links, term: this.term });
+    const report = statusReport({ name: this.context.config.name, guid: this.context.guid, store: this.store, links: this.links, term: this.term });
+    const stun = this.stunRole.endpoint;
+    if (stun !== undefined) report.stun = { endpoint: stun, address: this.context.config.public.address, counters: this.stunRole.counters };
+    return report;
   }
 
   connectedClients(): ConnectedClientReport[] {

@@ -7,10 +7,13 @@ import type { DelegationConfig } from '../config/delegation-config.js';
 import type { Choice, ChoiceReason, DelegatedMethod } from '../routing/index.js';
 import { roleName, type ClientRegistry, type ConnectedClient } from './client-registry.js';
 import { delegatedTarget, learnedReason, type DelegatedTarget } from './delegated-assignment.js';
+import { buildDirectPlan } from './direct-plan.js';
 import { toWireReason, type NodeSelection } from './node-selection.js';
 
 export const CUSTOMER_SCREEN_STREAM = 'customer-screen';
 export const REP_SCREEN_STREAM = 'rep-screen';
+/** Maximum length of a path reason kept from a client's PathReport, in characters. */
+export const MAX_PATH_REASON_CHARS = 300;
 
 /** One connection a participant must open, as the connected-clients report lists it. */
 export interface SessionConnection {
@@ -25,6 +28,8 @@ export interface SessionConnection {
   connectedAtMs?: number;
   /** Path the client reported for the stream ("direct" or "relay"); empty until it reports one. */
   path: string;
+  /** Why the client took `path`; empty until it reports one. */
+  pathReason?: string;
 }
 
 export interface SessionRecord {
@@ -58,6 +63,8 @@ export interface SessionBrokerDeps {
   report?: (event: string, data: Record<string, unknown>) => void;
   /** Names and addresses of the SRV, A record and anycast methods; those methods cannot start sessions without them. */
   delegation?: DelegationConfig;
+  /** `host:port` of the STUN server clients query for a direct attempt; undefined when none serves. */
+  stunServer?: () => string | undefined;
 }
 
 export interface SessionBrokerOptions {
@@ -146,13 +153,19 @@ export class SessionBroker {
     if (session.customerNode === '') session.waiting!.representativeCross = true;
     else representativeAssignments.push(this.assign(session, representative, 'cross', session.customerNode, CUSTOMER_SCREEN_STREAM, 'subscribe', customerChoice.reason));
 
+    // With peer to peer on, both get a direct plan; the assignments are then the fallback path.
+    const config = this.deps.config();
+    const stunServer = this.deps.stunServer?.();
+    const customerDirect = buildDirectPlan(config, stunServer, id, customer, representative);
+    const representativeDirect = buildDirectPlan(config, stunServer, id, representative, customer);
     customer.channel.send({
-      sessionStart: { sessionId: id, peerClientId: representative.clientId, peerDisplayName: representative.displayName, assignments: customerAssignments },
+      sessionStart: { sessionId: id, peerClientId: representative.clientId, peerDisplayName: representative.displayName, assignments: customerAssignments, direct: customerDirect },
     });
     representative.channel.send({
-      sessionStart: { sessionId: id, peerClientId: customer.clientId, peerDisplayName: customer.displayName, assignments: representativeAssignments },
+      sessionStart: { sessionId: id, peerClientId: customer.clientId, peerDisplayName: customer.displayName, assignments: representativeAssignments, direct: representativeDirect },
     });
-    logger.info({ customer: customer.clientId, customerNode: session.customerNode, representative: representative.clientId, representativeNode: session.representativeNode, delegatedMethod }, 'session started');
+    const direct = customerDirect === undefined ? 'off' : customerDirect.skipReason || `attempt through STUN server ${customerDirect.stunServer}`;
+    logger.info({ customer: customer.clientId, customerNode: session.customerNode, representative: representative.clientId, representativeNode: session.representativeNode, delegatedMethod, direct }, 'session started');
     this.deps.report?.('session-started', { sessionId: id, customer: customer.clientId, customerNode: session.customerNode, representative: representative.clientId, representativeNode: session.representativeNode });
     return session;
   }
@@ -282,15 +295,26 @@ export class SessionBroker {
     this.deps.registry.get(peerId)?.channel.send({ peerSignal: { ...signal, fromClientId: client.clientId, toClientId: peerId } });
   }
 
-  /** Records the path a client reported for one of its streams. */
+  /**
+   * Records the path a client reported for one of its streams, or for every
+   * stream of the session when the report names none. A connection added
+   * later (Show My Screen) takes the path of the client's other connections.
+   */
   recordPath(client: ConnectedClient, report: atlas.IPathReport): void {
     const session = this.requireParticipant(client, report.sessionId ?? '');
     if (session === undefined) return;
+    const path = report.path ?? '';
+    if (path !== 'direct' && path !== 'relay') {
+      throw new ProtocolError(ErrorCode.ERROR_MALFORMED, `PathReport.path is ${JSON.stringify(path.slice(0, 40))}; expected "direct" or "relay"`);
+    }
+    const stream = report.stream ?? '';
     for (const connection of session.connections.get(client.clientId) ?? []) {
-      if (connection.stream === report.stream) connection.path = report.path ?? '';
+      if (stream !== '' && connection.stream !== stream) continue;
+      connection.path = path;
+      connection.pathReason = (report.reason ?? '').slice(0, MAX_PATH_REASON_CHARS);
     }
     this.changes++;
-    session.logger.info({ peer: client.clientId, stream: report.stream, path: report.path, trafficNode: report.node, reason: report.reason }, 'stream path reported');
+    session.logger.info({ peer: client.clientId, stream: stream || '(every stream)', path, trafficNode: report.node, reason: report.reason }, 'stream path reported');
   }
 
   /** Marks a connection open or closed as the traffic node reports it. */
@@ -379,7 +403,8 @@ export class SessionBroker {
 
     const connections = session.connections.get(client.clientId) ?? [];
     const others = connections.filter((connection) => !(connection.stream === stream && connection.direction === direction));
-    others.push({ kind, node, stream, direction, reason: reason.text, connected: false, path: '' });
+    const reported = connections.find((connection) => connection.path !== '');
+    others.push({ kind, node, stream, direction, reason: reason.text, connected: false, path: reported?.path ?? '', ...(reported?.pathReason === undefined ? {} : { pathReason: reported.pathReason }) });
     session.connections.set(client.clientId, others);
     this.changes++;
 

@@ -18,6 +18,7 @@ export function toReplicatedSession(session: SessionRecord): atlas.IReplicatedSe
         reason: connection.reason,
         connected: connection.connected,
         path: connection.path,
+        pathReason: connection.pathReason ?? '',
         connectedAtMs: connection.connectedAtMs ?? 0,
       });
     }
@@ -49,6 +50,7 @@ export function fromReplicatedSession(replicated: atlas.IReplicatedSession, logg
       reason: connection.reason ?? '',
       connected: connection.connected ?? false,
       path: connection.path ?? '',
+      ...(connection.pathReason ? { pathReason: connection.pathReason } : {}),
       ...(connection.connectedAtMs ? { connectedAtMs: connection.connectedAtMs } : {}),
     });
     connections.set(participantId, list);

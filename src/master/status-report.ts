@@ -3,6 +3,7 @@ import { roleName, type ClientRegistry } from './client-registry.js';
 import { syncRequiredWarning } from '../admin/api-types.js';
 import { isInCluster, type ClusterConfigStore } from './cluster-config-store.js';
 import type { SessionBroker, SessionConnection } from './session-broker.js';
+import type { StunServerCounters } from '../stun-protocol/server.js';
 
 export interface NodeStatusReport {
   name: string;
@@ -30,6 +31,8 @@ export interface MasterStatusReport {
   /** The "sync required" warning while a change waits for a sync; absent otherwise. */
   syncWarning?: string;
   nodes: NodeStatusReport[];
+  /** The master's STUN role while it runs: `host:port` clients query, the bound address and the packet counters. */
+  stun?: { endpoint: string; address: string; counters: StunServerCounters | undefined };
 }
 
 export interface ConnectedClientReport {

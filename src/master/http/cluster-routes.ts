@@ -1,6 +1,7 @@
-import { ADMIN_PATHS, syncRequiredWarning, type ClusterView, type HistoryEntryView, type MemberView, type TrafficNodeView } from '../../admin/api-types.js';
+import { ADMIN_PATHS, syncRequiredWarning, type ClusterView, type HistoryEntryView, type MemberView, type PeerToPeerView, type TrafficNodeView } from '../../admin/api-types.js';
+import { DEFAULT_PEER_TO_PEER } from '../../config/peer-to-peer.js';
 import { badRequest, type HttpRouter } from '../../net/http/router.js';
-import type { IClusterMember } from '../../protocol/messages.js';
+import type { ClusterConfig, IClusterMember } from '../../protocol/messages.js';
 import type { ApplianceLinks } from '../appliance-links.js';
 import type { ClusterAdmin } from '../cluster-admin.js';
 import { isInCluster, type ClusterConfigStore } from '../cluster-config-store.js';
@@ -74,10 +75,22 @@ export function clusterView(deps: Pick<ClusterRoutesDeps, 'store' | 'sync' | 'li
     syncedVersion,
     syncRequired,
     syncInProgress: deps.sync.syncInProgress,
+    peerToPeer: peerToPeerView(config),
     warnings,
     master: master === undefined ? null : memberView(master),
     backup: backup === undefined ? null : memberView(backup),
     trafficNodes,
+  };
+}
+
+/** Peer-to-peer settings of a configuration as the cluster page shows them. */
+export function peerToPeerView(config: ClusterConfig): PeerToPeerView {
+  return {
+    enabled: config.p2pEnabled,
+    stunRole: config.stunRole || DEFAULT_PEER_TO_PEER.stunRole,
+    publicStunServer: config.stunServer,
+    forceRelay: config.forceRelay,
+    timeoutMs: config.p2pTimeoutMs || DEFAULT_PEER_TO_PEER.timeoutMs,
   };
 }
 
@@ -113,6 +126,10 @@ export function mountClusterRoutes(router: HttpRouter, deps: ClusterRoutesDeps):
   }, { body: 'none' });
   router.put(ADMIN_PATHS.method, async (context) => {
     await deps.admin.setMethod(context.body);
+    return view();
+  });
+  router.put(ADMIN_PATHS.peerToPeer, async (context) => {
+    await deps.admin.setPeerToPeer(context.body);
     return view();
   });
   router.post(ADMIN_PATHS.sync, async () => ({ status: 200, body: await deps.sync.sync() }), { body: 'none' });
