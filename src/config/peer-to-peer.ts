@@ -1,7 +1,7 @@
 // Peer-to-peer settings: the cluster-wide ones an administrator sets, and
 // the per-client network conditions a simulated client runs behind.
 
-/** Which STUN server clients query: the public STUN process, or the primary master in its STUN role. */
+/** STUN server clients query: the public STUN process, or the primary master in its STUN role. */
 export const STUN_ROLES = ['public', 'master'] as const;
 export type StunRole = (typeof STUN_ROLES)[number];
 
@@ -31,7 +31,7 @@ export interface PeerToPeerSettings {
 /** Network conditions of one simulated client. */
 export interface ClientNetworkSettings {
   natType: NatType;
-  /** A firewall in front of the client drops every inbound TCP connection (the direct listener never answers). */
+  /** A firewall in front of the client drops every inbound TCP connection, so the direct listener never responds. */
   blockInbound: boolean;
 }
 

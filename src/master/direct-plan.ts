@@ -13,8 +13,8 @@ export function directNodeName(clientId: string): string {
 
 /**
  * Derives the key that signs the direct tickets of one session. Clients never
- * hold the cluster session key, so the master gives both participants this
- * per-session key over their control channels; a leaked one opens no other session.
+ * hold the cluster session key, so the master sends both participants this
+ * per-session key over their control channels. A leaked key opens no other session.
  */
 export function directSessionKey(sessionKey: Uint8Array, sessionId: string): Buffer {
   return createHmac('sha256', sessionKey).update(`atlas-direct-v1|${sessionId}`).digest();

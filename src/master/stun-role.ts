@@ -15,7 +15,7 @@ export interface MasterStunRoleOptions {
   port: number | undefined;
 }
 
-/** True when the configuration asks the primary master to serve STUN. */
+/** True when the configuration gives the primary master the STUN role. */
 export function wantsMasterStun(config: ClusterConfig): boolean {
   return config.p2pEnabled && (config.stunRole || DEFAULT_PEER_TO_PEER.stunRole) === 'master';
 }

@@ -34,7 +34,7 @@ export interface ConnectivityCheckOptions {
   peer: Endpoint;
 }
 
-/** What the checks established, from this client's side. */
+/** Outcome of the checks from this client's side. */
 export interface CheckOutcome {
   /** A check from the peer passed this client's NAT. */
   received: boolean;
@@ -77,14 +77,14 @@ export class ConnectivityChecks {
     return { ...this.outcome, admittedAddresses: new Set(this.outcome.admittedAddresses) };
   }
 
-  /** Sends checks to every target every CHECK_INTERVAL_MS and answers checks until close(). */
+  /** Sends checks to every target every CHECK_INTERVAL_MS and responds to checks until close(). */
   start(): void {
     this.options.stunSocket.on('message', this.onStunMessage);
     this.sendRound();
     this.timer = setInterval(() => this.sendRound(), CHECK_INTERVAL_MS);
   }
 
-  /** Resolves when a check came in and one was answered, or after `windowMs`, with the outcome so far. Checks continue. */
+  /** Resolves with the outcome so far once a check came in and one got a response, or after `windowMs`. Checks continue. */
   async settle(windowMs: number): Promise<CheckOutcome> {
     const deadline = Date.now() + windowMs;
     while (!this.closed && Date.now() < deadline && !(this.outcome.received && this.outcome.answered)) {
@@ -93,7 +93,7 @@ export class ConnectivityChecks {
     return this.result;
   }
 
-  /** Stops sending checks but keeps answering them, so the peer's checks still succeed. */
+  /** Stops sending checks but keeps responding to them, so the peer's checks still succeed. */
   stopSending(): void {
     clearInterval(this.timer);
     this.timer = undefined;
@@ -125,7 +125,7 @@ export class ConnectivityChecks {
     this.send(mapping, request, target);
   }
 
-  /** The mapping a datagram to `target` leaves through: the STUN socket, or a new one per destination behind a symmetric NAT. */
+  /** Returns the mapping a datagram to `target` leaves through: the STUN socket, or a new socket per destination behind a symmetric NAT. */
   private mappingFor(target: Endpoint): Mapping | undefined {
     if (!mapsPerDestination(this.options.natType)) return { socket: this.options.stunSocket, filter: this.options.stunFilter };
     if (this.closed) return undefined;

@@ -16,11 +16,11 @@ import { DirectListener } from './direct-listener.js';
 import { DIRECT_NODE, DirectPath } from './direct-path.js';
 import { NatFilter } from './nat-model.js';
 
-/** Longest time the STUN query may take, so a dead STUN server leaves time for the fallback. */
+/** Maximum time of the STUN query, so a dead STUN server leaves time for the fallback. */
 export const MAX_STUN_QUERY_MS = 2000;
 /** First STUN retransmission timeout on loopback, where RFC 5389's 500 ms would eat the attempt's budget. */
 export const STUN_INITIAL_RTO_MS = 100;
-/** Longest time connectivity checks run before the clients compare results. */
+/** Maximum time connectivity checks run before the clients compare results. */
 export const MAX_CHECK_WINDOW_MS = 1000;
 /** Extra time the accepting side waits past the deadline, so it never gives up on a dial that is about to succeed. */
 export const ACCEPT_GRACE_MS = 1000;
@@ -48,7 +48,7 @@ export interface DirectAttemptOptions {
 
 export type DirectOutcome = { path: 'direct'; reason: string; direct: DirectPath } | { path: 'relay'; reason: string };
 
-/** A failure whose reason the peer already knows (it sent "failed"), so no "failed" signal goes back. */
+/** A failure the peer reported itself (it sent "failed"), so no "failed" signal goes back. */
 class PeerFailure extends Error {}
 
 /**
@@ -173,7 +173,7 @@ export class DirectAttempt {
       this.logger.info({ stunServer, reflexive: `${reflexive.address}:${reflexive.port}` }, 'reflexive address from STUN');
       return reflexive;
     } catch (error) {
-      throw new Error(`STUN server ${stunServer} (${serverAddress}) did not answer: ${errorMessage(error)}`, { cause: error });
+      throw new Error(`STUN server ${stunServer} (${serverAddress}) did not respond: ${errorMessage(error)}`, { cause: error });
     }
   }
 
@@ -212,7 +212,7 @@ export class DirectAttempt {
         this.signalWaiter = undefined;
         outcome();
       };
-      const timer = setTimeout(() => finish(() => reject(new Error(`the peer's direct connection did not arrive within the timeout${listener.dropped > 0 ? ` (${listener.dropped} inbound connection dropped)` : ''}`))), Math.max(1, deadline - Date.now()));
+      const timer = setTimeout(() => finish(() => reject(new Error(`timed out waiting for the peer's direct connection${listener.dropped > 0 ? ` (${listener.dropped} inbound connection dropped)` : ''}`))), Math.max(1, deadline - Date.now()));
       // A "failed" signal from the dialer ends the wait early.
       this.signalWaiter = () => {
         const failed = this.signals.find((signal) => signal.kind === 'failed');
@@ -230,7 +230,7 @@ export class DirectAttempt {
     });
   }
 
-  /** Verifies the dialer's SessionJoin as a traffic node would, and answers SessionJoined; throws ProtocolError to refuse. */
+  /** Verifies the dialer's SessionJoin as a traffic node would and replies with SessionJoined. Throws ProtocolError to reject the dialer. */
   private verifyJoin(channel: Channel, join: atlas.ISessionJoin | null | undefined, guard: TicketReplayGuard): DirectPath {
     if (join == null) throw new ProtocolError(ErrorCode.ERROR_UNEXPECTED_MESSAGE, 'expected SessionJoin as the first message on the direct connection');
     const key = Buffer.from(this.options.plan.directKey ?? []);
@@ -250,7 +250,7 @@ export class DirectAttempt {
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         channel.close(1000, 'direct attempt timed out');
-        reject(new Error('no SessionJoined on the direct connection within the timeout'));
+        reject(new Error('timed out waiting for SessionJoined on the direct connection'));
       }, Math.max(1, deadline - Date.now()));
       work.then(
         (value) => {
@@ -271,7 +271,7 @@ export class DirectAttempt {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.signalWaiter = undefined;
-        reject(new Error(`the peer sent no "${kind}" signal within the timeout`));
+        reject(new Error(`timed out waiting for the peer's "${kind}" signal`));
       }, Math.max(1, deadline - Date.now()));
       const check = (): void => {
         const failed = this.signals.find((signal) => signal.kind === 'failed');

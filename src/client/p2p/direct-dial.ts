@@ -43,7 +43,7 @@ export async function dialDirect(deps: { logger: Logger }, options: DirectDialOp
     const fail = (error: Error): void => {
       ws.off('open', onOpen);
       ws.terminate();
-      // ws reports its handshake timeout as the socket error of the aborted request, so the elapsed time tells a timeout apart.
+      // ws reports its handshake timeout as the socket error of the aborted request, so the elapsed time identifies a timeout.
       const elapsedMs = Date.now() - startedAt;
       const detail = elapsedMs >= options.timeoutMs ? `no answer within ${elapsedMs} ms, so the peer's NAT or firewall dropped it` : error.message;
       reject(new Error(`direct connection to ${target.address}:${target.port} failed: ${detail}`, { cause: error }));

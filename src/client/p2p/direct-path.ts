@@ -15,7 +15,7 @@ export const DIRECT_NODE = 'direct';
 /**
  * The direct connection of one session between its two clients. It carries
  * every stream of the session in both directions: a subscriber sends
- * StreamDemand, and the publisher of that stream answers with StreamFrame
+ * StreamDemand, and the publisher of that stream replies with StreamFrame
  * messages and StreamEnd, as a traffic node would relay them.
  */
 export class DirectPath extends EventEmitter<{ closed: [string] }> {
@@ -30,7 +30,7 @@ export class DirectPath extends EventEmitter<{ closed: [string] }> {
     private readonly logger: Logger,
     /** The peer's address and listener port, or the dialer's address for the acceptor. */
     readonly peer: Endpoint,
-    /** Why the direct path was taken, for reports. */
+    /** Reason the direct path was taken, for reports. */
     readonly reason: string,
   ) {
     super();

@@ -52,7 +52,7 @@ export function mapsPerDestination(natType: NatType): boolean {
   return natType === 'symmetric';
 }
 
-/** Inputs of the path rule: whether STUN answers and each side's network. */
+/** Inputs of the path rule: whether the STUN server responds, and each side's network. */
 export interface PathRuleInput {
   p2pEnabled: boolean;
   forceRelay: boolean;
@@ -71,7 +71,7 @@ export interface PredictedPath {
  * Returns true when the first checks of `sender` pass the receiver's NAT,
  * before any check comes back. The receiver listens on the mapping STUN saw.
  * A symmetric receiver sends its own checks from other mappings, so its
- * STUN mapping has sent to nobody but the STUN server and admits nothing. A
+ * STUN mapping has sent only to the STUN server and admits nothing. A
  * cone receiver has sent to the sender's reflexive address, which
  * restricted filtering matches by address alone; port-restricted filtering
  * also needs the port, and a symmetric sender's checks leave from a port
@@ -93,8 +93,8 @@ function firstChecksPass(sender: NatType, receiver: NatType): boolean {
 /**
  * Returns true when connectivity checks pass between two clients, with both
  * checking at once. A check that passes in either direction gets a response
- * and a triggered check back to the mapping it came from, which that
- * mapping's filter admits because it has sent to the other side; so both
+ * and a triggered check back to the mapping it came from. That mapping's
+ * filter admits both because it has sent to the other side, so both
  * clients receive checks, or neither does.
  */
 export function checksConnect(a: NatType, b: NatType): boolean {
@@ -103,7 +103,7 @@ export function checksConnect(a: NatType, b: NatType): boolean {
 
 /**
  * The path rule. Clients take the direct path when peer to peer is on and
- * not forced off, the STUN server answers, connectivity checks pass between
+ * not forced off, the STUN server responds, connectivity checks pass between
  * their NATs, and the one dial works: the customer dials the
  * representative's direct listener, which a firewall that blocks inbound
  * connections drops. Every other case takes the traffic-node path.
