@@ -55,11 +55,12 @@ type JsonObject = Record<string, unknown>;
 
 /** Keys each object of a topology file may have; any other key is rejected, so a typing error such as "mehtod" is not ignored. */
 export const TOPOLOGY_KEYS = {
-  root: ['$schema', 'clusterName', 'method', 'seed', 'heartbeat', 'masters', 'trafficNodes', 'clients', 'frames', 'publicStun', 'resolvers', 'anycast'],
+  root: ['$schema', 'clusterName', 'method', 'seed', 'heartbeat', 'masters', 'trafficNodes', 'clients', 'frames', 'publicStun', 'resolvers', 'anycast', 'peerToPeer'],
   heartbeat: ['intervalMs', 'timeoutMs'],
   master: ['name', 'model'],
   trafficNode: ['name', 'model', 'accepting', 'prefixes', 'timezone', 'srvPriority', 'srvWeight'],
-  client: ['name', 'role', 'address', 'timezone', 'displayName'],
+  client: ['name', 'role', 'address', 'timezone', 'displayName', 'natType', 'blockInbound'],
+  peerToPeer: ['enabled', 'stunRole', 'forceRelay', 'timeoutMs'],
   frames: ['count', 'sizeBytes', 'intervalMs'],
   resolver: ['name', 'sources', 'trafficNodes'],
   anycast: ['routes', 'defaultNode'],
@@ -301,7 +302,7 @@ function validateNatType(value: unknown, field: string, problems: ProblemList): 
 
 function validatePeerToPeer(value: unknown, problems: ProblemList): PeerToPeerSettings {
   if (value === undefined) return { ...DEFAULT_PEER_TO_PEER };
-  const entry = problems.object(value, 'peerToPeer') ?? {};
+  const entry = problems.object(value, 'peerToPeer', TOPOLOGY_KEYS.peerToPeer) ?? {};
   let stunRole = DEFAULT_PEER_TO_PEER.stunRole;
   if (isStunRole(entry.stunRole)) stunRole = entry.stunRole;
   else if (entry.stunRole !== undefined) problems.add('peerToPeer.stunRole', entry.stunRole, `is not a STUN role; use one of ${STUN_ROLES.join(', ')}`);
