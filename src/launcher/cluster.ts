@@ -27,7 +27,7 @@ import { applianceAddresses, clientTimezoneEnv, clusterBlueprint, DNS_PROCESS_NA
 import { ANYCAST_PROCESS_NAME } from './delegation-plan.js';
 import { findPrimaryMaster, waitForBackup } from './failover-formation.js';
 import { waitForFormation, DEFAULT_FORMATION_TIMEOUT_MS } from './formation.js';
-import { choosePorts, chooseStunPort, type PortPlan } from './ports.js';
+import { choosePorts, chooseStunPort, findFreeUdpPort, type PortPlan } from './ports.js';
 import { assertCliBuilt } from './project-root.js';
 import type { ConnectedClientReport, MasterStatusReport } from '../master/status-report.js';
 import type { ConnectedClient as SessionClientReport } from '../traffic/client-registry.js';
@@ -521,21 +521,34 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     return hidden;
   }
 
+  /**
+   * Starts the public STUN server. Behind the fault layer it binds a hidden
+   * port of its own and the proxy listens on the advertised one (3478 when
+   * free), writing each client's own port into the Binding responses.
+   * Without a fault layer it binds 3478 itself, or a free port when 3478 is taken.
+   */
   private async launchStun(): Promise<void> {
     const address = this.requireBlock().address(HOST_OCTETS.stun);
     const logFile = this.folder.logFile(STUN_PROCESS_NAME);
-    const port = await chooseStunPort(address);
+    const standard = await chooseStunPort(address);
+    const fronted = this.faults.enabled;
+    // A fixed hidden port, so that restart() binds the same port behind the proxy.
+    const port = fronted ? await findFreeUdpPort(address) : standard;
     const handle = await this.launch(this.nodes, {
       name: STUN_PROCESS_NAME,
       role: 'stun',
       args: ['stun', '--address', address, '--port', String(port), '--log-file', logFile, '--name', STUN_PROCESS_NAME],
       logFile,
     });
-    // NOTE: the STUN server is not fronted by the fault layer, because a UDP proxy would change the
-    // client port that STUN reports as the reflexive address. Link faults to it cannot act.
-    this.faults.register(STUN_PROCESS_NAME, address);
     const boundPort = typeof handle.readyInfo.port === 'number' ? handle.readyInfo.port : port;
-    this.nodeInfos.push({ name: STUN_PROCESS_NAME, role: 'stun', hostname: nodeHostname(STUN_PROCESS_NAME), address, ports: { stun: boundPort }, pid: handle.pid, logFile });
+    let advertisedPort = boundPort;
+    if (fronted) {
+      advertisedPort = standard === 0 ? await findFreeUdpPort(address) : standard;
+      await this.faults.frontStun(STUN_PROCESS_NAME, { address, port: advertisedPort }, boundPort);
+    } else {
+      this.faults.register(STUN_PROCESS_NAME, address);
+    }
+    this.nodeInfos.push({ name: STUN_PROCESS_NAME, role: 'stun', hostname: nodeHostname(STUN_PROCESS_NAME), address, ports: { stun: advertisedPort }, pid: handle.pid, logFile });
   }
 
   /** Starts the anycast router when the plan has one. It is not fronted by the fault layer. */

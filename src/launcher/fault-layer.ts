@@ -76,6 +76,19 @@ export class FaultLayer {
   }
 
   /**
+   * Fronts the STUN server's UDP listener: clients send to `advertised`, the
+   * server listens on `boundPort`. The proxy writes each client's own port
+   * into the Binding responses, so the reflexive address stays true.
+   */
+  async frontStun(name: string, advertised: { address: string; port: number }, boundPort: number): Promise<void> {
+    const handle = this.deps.handle;
+    const fronted = handle !== undefined && boundPort !== advertised.port;
+    this.processes.set(name, { name, address: advertised.address, fronted });
+    if (!fronted || handle === undefined) return;
+    await handle.request('front', { server: name, protocol: 'udp', listen: advertised, target: { address: advertised.address, port: boundPort }, stun: true });
+  }
+
+  /**
    * Adds a fault on the link between two processes (or one process and every
    * other with b = '*'), effective at once for open connections too. Resolves
    * with the fault as validated, id included. Throws naming the invalid field.

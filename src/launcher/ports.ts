@@ -102,6 +102,22 @@ export function canBindTcp(address: string, port: number): Promise<boolean> {
   });
 }
 
+/**
+ * Returns a UDP port that was free on `address` a moment ago: the kernel's
+ * choice for port 0, released again. Another process may take it before the
+ * caller binds it, so the caller's bind error names the port.
+ */
+export function findFreeUdpPort(address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket('udp4');
+    socket.once('error', (error) => reject(new Error(`no free UDP port on ${address}: ${error.message}`)));
+    socket.bind({ address, port: 0, exclusive: true }, () => {
+      const { port } = socket.address();
+      socket.close(() => resolve(port));
+    });
+  });
+}
+
 export function canBindUdp(address: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createSocket('udp4');

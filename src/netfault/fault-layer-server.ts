@@ -16,6 +16,8 @@ export interface FrontSpec {
   listen: SocketAddress;
   /** Address and hidden port where the process itself listens. */
   target: SocketAddress;
+  /** The listener is a STUN server (UDP only): the proxy keeps each client's reflexive address true. */
+  stun?: boolean;
 }
 
 /** A fault as the fault layer holds it: the caller's id and the rules it added to each server's table. */
@@ -141,7 +143,7 @@ export class FaultLayerServer {
   private createProxy(spec: FrontSpec, target: () => SocketAddress, key: string): TcpProxy | UdpProxy {
     const logger = this.deps.logger.child({ server: spec.server });
     const common = { listen: spec.listen, resolveTarget: target, preserveSource: true, faults: this.table(spec.server), seed: `${this.options.seed}/${key}` };
-    return spec.protocol === 'tcp' ? new TcpProxy({ logger }, common) : new UdpProxy({ logger }, common);
+    return spec.protocol === 'tcp' ? new TcpProxy({ logger }, common) : new UdpProxy({ logger }, { ...common, stun: spec.stun === true });
   }
 }
 

@@ -33,7 +33,7 @@ const LINK_FAULT_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
  * every other one. Parameters by kind: `delay` takes delayMs and jitterMs,
  * `bandwidth` takes bytesPerSecond, `loss` takes probability, `blackhole` and
  * `reset` take none. `bandwidth` and `reset` act on TCP connections only,
- * `loss` on UDP datagrams only (DNS queries); delay and blackhole act on both.
+ * `loss` on UDP datagrams only (DNS queries, STUN requests); delay and blackhole act on both.
  */
 export interface LinkFault {
   /** Identifier used to heal this fault alone; assigned when absent. */

@@ -19,7 +19,7 @@ options:
   --seed SEED      seed of the jitter and loss draws (default netfault)
   --help           print this text
 
-IPC requests: front { server, protocol, listen, target }, add-fault { id, rules },
+IPC requests: front { server, protocol, listen, target, stun? }, add-fault { id, rules },
 remove-fault { id }, heal, faults, proxies.`;
 
 /**
@@ -70,7 +70,11 @@ export function main(argv: string[]): Promise<number> {
 function parseFrontSpec(args: Record<string, unknown>): FrontSpec {
   const server = requireString(args.server, 'server');
   if (args.protocol !== 'tcp' && args.protocol !== 'udp') throw new ConfigError(`front protocol is ${JSON.stringify(args.protocol)}; expected "tcp" or "udp"`);
-  return { server, protocol: args.protocol, listen: parseAddress(args.listen, 'listen'), target: parseAddress(args.target, 'target') };
+  if (args.stun !== undefined && (args.stun !== true || args.protocol !== 'udp')) {
+    throw new ConfigError(`front stun is ${JSON.stringify(args.stun)} for protocol ${args.protocol}; expected true with "udp", or no stun field`);
+  }
+  const spec: FrontSpec = { server, protocol: args.protocol, listen: parseAddress(args.listen, 'listen'), target: parseAddress(args.target, 'target') };
+  return args.stun === true ? { ...spec, stun: true } : spec;
 }
 
 function parseAddress(value: unknown, field: string): { address: string; port: number } {

@@ -8,6 +8,7 @@ import { normalizeIp, type SocketAddress } from './address.js';
 import { DelayLine } from './delay-line.js';
 import type { FaultTable, FlowDirection, LinkFaults } from './fault-table.js';
 import { chooseTarget, DEFAULT_FAULT_SEED, validateProxyOptions } from './proxy-options.js';
+import { rewriteMappedAddress } from './stun-mapping.js';
 
 /** A session without datagrams in either direction for this long is closed with its upstream socket. */
 export const DEFAULT_UDP_SESSION_IDLE_MS = 60_000;
@@ -29,6 +30,12 @@ export interface UdpProxyOptions {
   /** Seed of the loss and jitter draws. */
   seed?: string | number;
   sessionIdleMs?: number;
+  /**
+   * The upstream is a STUN server: write the client's own ip:port into each
+   * Binding success response, because the server saw the session's upstream
+   * port instead (see stun-mapping.ts).
+   */
+  stun?: boolean;
 }
 
 export interface UdpProxyCounters {
@@ -45,6 +52,8 @@ export interface UdpProxyCounters {
   lostDatagrams: number;
   /** Datagrams dropped by a blackhole fault. */
   blackholedDatagrams: number;
+  /** STUN Binding responses whose mapped address was set to the client's own port (stun option). */
+  stunMappingsRewritten: number;
 }
 
 interface UdpSession {
@@ -60,6 +69,8 @@ interface UdpSession {
   upLine: DelayLine<Buffer>;
   downLine: DelayLine<Buffer>;
   lastActiveMs: number;
+  /** True once a signed STUN response, which cannot be rewritten, was logged for this session. */
+  signedStunLogged: boolean;
 }
 
 /**
@@ -83,6 +94,7 @@ export class UdpProxy {
     bytesDown: 0,
     lostDatagrams: 0,
     blackholedDatagrams: 0,
+    stunMappingsRewritten: 0,
   };
   private sweepTimer: NodeJS.Timeout | undefined;
 
@@ -163,6 +175,7 @@ export class UdpProxy {
       upLine: new DelayLine((datagram) => this.sendUp(session, datagram)),
       downLine: new DelayLine((datagram) => this.sendDown(session, datagram)),
       lastActiveMs: Date.now(),
+      signedStunLogged: false,
     };
     this.sessions.set(key, session);
     this.tally.sessions += 1;
@@ -227,13 +240,25 @@ export class UdpProxy {
     });
   }
 
-  private sendDown(session: UdpSession, datagram: Buffer): void {
+  private sendDown(session: UdpSession, received: Buffer): void {
     if (this.blackholedNow(session, 'down')) return;
+    const datagram = this.options.stun === true ? this.rewriteStun(session, received) : received;
     this.tally.datagramsDown += 1;
     this.tally.bytesDown += datagram.length;
     this.listener.send(datagram, session.replyTo.port, session.replyTo.address, (error) => {
       if (error) this.logger.debug({ peer: session.key, err: errorMessage(error) }, 'UDP send to client failed');
     });
+  }
+
+  private rewriteStun(session: UdpSession, datagram: Buffer): Buffer {
+    const client = { address: session.clientIp, port: session.replyTo.port };
+    const result = rewriteMappedAddress(datagram, client);
+    if (result.outcome === 'rewritten') this.tally.stunMappingsRewritten += 1;
+    if (result.outcome === 'signed' && !session.signedStunLogged) {
+      session.signedStunLogged = true;
+      this.logger.warn({ peer: session.key }, 'STUN response carries MESSAGE-INTEGRITY, so its mapped address keeps the proxy session port');
+    }
+    return result.datagram;
   }
 
   private closeIdleSessions(): void {
