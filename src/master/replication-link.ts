@@ -198,6 +198,9 @@ export class ReplicationLink {
         lookup: this.deps.lookup,
         localAddress: this.options.localAddress,
         heartbeat: this.options.heartbeat,
+        // A backup that does not finish the handshake within the heartbeat timeout counts as silent, so an
+        // attempt made during a partition gives up by then and the link returns soon after the heal.
+        connectTimeoutMs: this.options.heartbeat.timeoutMs,
         psk: this.deps.psk(),
         self: { name: this.deps.self.name, guid: this.deps.self.guid, term: this.deps.term() },
       });
