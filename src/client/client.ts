@@ -55,6 +55,8 @@ type ClientEvents = {
   welcome: [atlas.ClientWelcome];
   /** Anything a waiter may be waiting for changed. */
   changed: [];
+  /** The master rejected this client for good, such as for its session key; the client stopped. */
+  rejected: [string];
 };
 
 /**
@@ -85,6 +87,10 @@ export class Client extends EventEmitter<ClientEvents> {
     this.renewals = new TicketRenewals((message) => this.control.send(message));
     this.control.on('welcome', (welcome) => this.onWelcome(welcome));
     this.control.on('message', (envelope) => this.onControlMessage(envelope));
+    this.control.on('rejected', (reason) => {
+      this.deps.report('rejected', { reason });
+      this.emit('rejected', reason);
+    });
     this.control.on('down', (reason) => {
       this.deps.report('disconnected', { reason });
       this.emit('changed');

@@ -28,7 +28,17 @@ type ControlEvents = {
   welcome: [atlas.ClientWelcome];
   message: [DecodedEnvelope];
   down: [string];
+  /** The master rejected the hello for good (a rejected session key); the link stopped and does not retry. */
+  rejected: [string];
 };
+
+/** A hello the master rejected with a code that retrying cannot fix. */
+class HelloRejectedError extends Error {
+  override name = 'HelloRejectedError';
+}
+
+/** Error codes after which the client stops instead of reconnecting. */
+const FINAL_HELLO_ERRORS: readonly ErrorCode[] = [ErrorCode.ERROR_SESSION_KEY_REJECTED];
 
 /**
  * The control channel to the master, kept open for as long as the client is
@@ -98,6 +108,12 @@ export class ControlLink extends EventEmitter<ControlEvents> {
         this.emit('down', reason);
       } catch (error) {
         this.lastError = errorMessage(error);
+        if (error instanceof HelloRejectedError) {
+          this.deps.logger.error({ err: this.lastError }, 'the master rejected this client; not retrying');
+          this.state = 'stopped';
+          this.emit('rejected', this.lastError);
+          return;
+        }
       }
       if (this.abort.signal.aborted) break;
 
@@ -125,7 +141,9 @@ export class ControlLink extends EventEmitter<ControlEvents> {
       }, timeoutMs);
       const onCloseBeforeWelcome = (close: ChannelClose): void => {
         clearTimeout(timer);
-        reject(new Error(`the master closed the control channel before ClientWelcome (${describeClose(close, peerError)})`));
+        const final = peerError?.code !== undefined && peerError.code !== null && FINAL_HELLO_ERRORS.includes(peerError.code);
+        const message = `the master closed the control channel before ClientWelcome (${describeClose(close, peerError)})`;
+        reject(final ? new HelloRejectedError(message) : new Error(message));
       };
       channel.once('close', onCloseBeforeWelcome);
 

@@ -59,6 +59,11 @@ export async function runClient(config: ClientProcessConfig): Promise<never> {
       info: { clientId: client.clientId, address: config.address, masterName: welcome.masterName },
     });
   });
+  client.once('rejected', (reason) => {
+    process.stderr.write(`atlas-sim client: ${reason}\n`);
+    // A rejected hello is final, so the process ends with a failure instead of waiting for a signal.
+    void client.stop('rejected by the master').finally(() => process.exit(1));
+  });
   serveParentRequests(logger, createClientRequestHandlers(client));
   installShutdown(logger, (reason) => client.stop(reason));
   client.start();

@@ -11,6 +11,7 @@ import { resumeToken, verifyResumeToken } from '../protocol/resume-token.js';
 import { MAX_UTC_OFFSET_MINUTES, MIN_UTC_OFFSET_MINUTES } from '../routing/index.js';
 import { roleName, type ClientRegistry, type ConnectedClient } from './client-registry.js';
 import type { SessionBroker } from './session-broker.js';
+import type { SessionKey, SessionKeyStore } from './session-keys.js';
 import type { SupportQueue } from './support-queue.js';
 
 export const CONTROL_PATH = '/control';
@@ -30,6 +31,8 @@ export interface ControlChannelDeps {
   welcome: () => Omit<atlas.IClientWelcome, 'clientId' | 'resumeToken'>;
   /** Cluster session key, which also keys the clients' resume tokens. */
   sessionKey: () => Uint8Array;
+  /** Keys of the session generation API that customers present in their hello; none are accepted when absent. */
+  sessionKeys?: SessionKeyStore;
   /** Throws a ProtocolError when this master may not act as the primary now; called before every message is handled. */
   fence?: () => void;
 }
@@ -135,6 +138,7 @@ export class ControlChannelServer {
     }
 
     const clientId = hello.clientId || `c-${randomBytes(8).toString('hex')}`;
+    const generated = this.redeemSessionKey(hello, clientId);
     const client: ConnectedClient = {
       clientId,
       role: hello.role,
@@ -151,7 +155,28 @@ export class ControlChannelServer {
     channel.send({ clientWelcome: { ...this.deps.welcome(), clientId, resumeToken: resumeToken(sessionKey, clientId) } });
     client.logger.info({ role: roleName(client.role), displayName: client.displayName, utcOffsetMinutes: client.utcOffsetMinutes }, 'client online');
     if (client.role === Role.ROLE_REPRESENTATIVE) client.channel.send({ queueUpdate: { entries: this.deps.queue.entries() } });
+    if (generated !== undefined && client.sessionId === undefined) {
+      // The issue text comes from the integration that generated the key; a SupportRequest may replace it.
+      this.deps.queue.enqueue(client.clientId, client.displayName, (generated.externalKey || 'session key from the session generation API').slice(0, MAX_TEXT_FIELD_CHARS));
+      client.logger.info({ queue: generated.queueId, expiresAt: new Date(generated.expiresAtMs).toISOString(), waiting: this.deps.queue.entries().length }, 'customer joined the queue with a session key');
+      this.broadcastQueue();
+    }
     return client;
+  }
+
+  /**
+   * Admits a customer that presents a session key, or throws a ProtocolError
+   * that closes the connection when the key is unknown, expired or used by
+   * another client. Returns undefined for a hello without a key.
+   */
+  private redeemSessionKey(hello: atlas.ClientHello, clientId: string): SessionKey | undefined {
+    if (hello.sessionKey === '') return undefined;
+    if (hello.role !== Role.ROLE_CUSTOMER) {
+      throw new ProtocolError(ErrorCode.ERROR_MALFORMED, 'clientHello.sessionKey is set by a representative; only a customer client presents a session key');
+    }
+    const result = this.deps.sessionKeys?.redeem(hello.sessionKey, clientId) ?? { ok: false as const, reason: 'this master does not accept session keys' };
+    if (!result.ok) throw new ProtocolError(ErrorCode.ERROR_SESSION_KEY_REJECTED, result.reason);
+    return result.key;
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { LookupFunction } from 'node:net';
 import { createAdminRouter } from '../admin/admin-router.js';
 import { mountSecurityRoutes } from '../admin/security-routes.js';
+import { SITE_HOSTNAME } from '../config/constants.js';
 import { bindPort, type NodeProcessConfig } from '../config/node-config.js';
 import type { Logger } from '../logging/logger.js';
 import type { ClusterCerts } from '../net/certs.js';
@@ -26,6 +27,7 @@ import { fromReplicatedSession } from './session-replica.js';
 import { StatusHistory } from './status-history.js';
 import { MasterStunRole, wantsMasterStun } from './stun-role.js';
 import { connectedClientsReport, statusReport, type ConnectedClientReport, type MasterStatusReport } from './status-report.js';
+import { SessionKeyStore } from './session-keys.js';
 import { SupportQueue } from './support-queue.js';
 import { SyncCoordinator } from './sync-coordinator.js';
 
@@ -125,7 +127,8 @@ export class PrimaryServices {
     links.on('change', (state) => selection.update(state));
     watchNodeFailures({ logger, links, broker, report });
     const failoverRole = options.peer === undefined ? 'none' : 'primary';
-    const commandApi = await createMasterCommandApi({ logger, registry, broker, links, syncedConfig: synced, failoverRole: () => failoverRole }, config, guid);
+    const sessionKeys = new SessionKeyStore(() => siteUrl(synced().siteHostname || SITE_HOSTNAME, config.public.port));
+    const commandApi = await createMasterCommandApi({ logger, registry, broker, links, syncedConfig: synced, sessionKeys, failoverRole: () => failoverRole }, config, guid);
 
     const sync: SyncCoordinator = new SyncCoordinator({
       logger,
@@ -165,6 +168,7 @@ export class PrimaryServices {
         broker,
         welcome: () => ({ masterName: config.name, term, p2pEnabled: synced().p2pEnabled && !synced().forceRelay, stunServer: stunServer() ?? '' }),
         sessionKey: () => synced().sessionKey,
+        sessionKeys,
         ...(options.fence === undefined ? {} : { fence: options.fence }),
       },
       {
@@ -293,3 +297,7 @@ export class PrimaryServices {
   }
 }
 
+/** Base URL of the site as customers reach it: the port is left out when it is 443. */
+function siteUrl(hostname: string, port: number): string {
+  return port === 443 ? `https://${hostname}` : `https://${hostname}:${port}`;
+}

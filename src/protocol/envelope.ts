@@ -47,6 +47,7 @@ const CLOSE_CODE_BY_ERROR: ReadonlyMap<ErrorCode, number> = new Map([
   [ErrorCode.ERROR_STALE_TERM, CLOSE_POLICY_VIOLATION],
   [ErrorCode.ERROR_NOT_PRIMARY, CLOSE_POLICY_VIOLATION],
   [ErrorCode.ERROR_MODEL_MISMATCH, CLOSE_POLICY_VIOLATION],
+  [ErrorCode.ERROR_SESSION_KEY_REJECTED, CLOSE_POLICY_VIOLATION],
 ]);
 
 /** WebSocket close code that follows an Error envelope with `code`. */

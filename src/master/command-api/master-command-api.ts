@@ -5,11 +5,13 @@ import type { ClusterConfig } from '../../protocol/messages.js';
 import type { ApplianceLinks } from '../appliance-links.js';
 import type { ClientRegistry } from '../client-registry.js';
 import type { SessionBroker } from '../session-broker.js';
+import type { SessionKeyStore } from '../session-keys.js';
 import { AccessTokenStore } from './access-tokens.js';
 import { ApiAccountStore } from './api-accounts.js';
 import { CommandApi } from './command-api.js';
 import type { ApplianceRef } from './connected-clients.js';
 import { checkApplianceHealth } from './health.js';
+import { generateSessionKeyAction } from './session-key-action.js';
 
 export interface MasterCommandApiDeps {
   logger: Logger;
@@ -18,6 +20,8 @@ export interface MasterCommandApiDeps {
   links: ApplianceLinks;
   /** Configuration as last synced: traffic node hostnames and the failover pair. */
   syncedConfig: () => ClusterConfig;
+  /** Keys of the session generation API, which the control channel redeems. */
+  sessionKeys: SessionKeyStore;
   /** This master's failover role; from the synced configuration's members when absent. */
   failoverRole?: () => 'none' | 'primary' | 'backup';
 }
@@ -36,7 +40,7 @@ export async function createMasterCommandApi(deps: MasterCommandApiDeps, config:
       .map((state) => ({ guid: state.applianceGuid, name: state.name, hostname: members.find((member) => member.name === state.name)?.publicHost ?? '', role: 'traffic' }));
   };
 
-  return new CommandApi({
+  const api = new CommandApi({
     logger,
     accounts,
     tokens: new AccessTokenStore(),
@@ -54,6 +58,8 @@ export async function createMasterCommandApi(deps: MasterCommandApiDeps, config:
         failoverRole: deps.failoverRole?.() ?? (deps.syncedConfig().members.some((member) => member.role === 'backup') ? 'primary' : 'none'),
       }),
   });
+  api.addAction('generate_session_key', generateSessionKeyAction(deps.sessionKeys));
+  return api;
 }
 
 /** Sends 404 for a request no handler took. */
