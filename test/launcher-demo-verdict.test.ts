@@ -1,5 +1,6 @@
 import t from 'tap';
 
+import type { DemoRules } from '../src/launcher/demo-prediction.js';
 import { expectedHomeNodes, judgeDemo, type DemoNode, type DemoObservation } from '../src/launcher/demo-verdict.js';
 
 function node(name: string, prefixes: string[], clients: DemoNode['clients'] = [], state: Partial<DemoNode> = {}): DemoNode {
@@ -90,5 +91,53 @@ void t.test('verdict fails a stream on another node', (t) => {
 void t.test('verdict fails an empty observation', (t) => {
   const verdict = judgeDemo({ masterName: 'master1', frameCount: 10, connections: [], streams: [], nodes: [] });
   t.equal(verdict.ok, false, 'not ok');
+  t.end();
+});
+
+void t.test('expected home nodes by method', (t) => {
+  const at = new Date('2026-07-01T12:00:00Z');
+  const nodes = [
+    node('us-1', [], [], { timezone: 'America/New_York', srvPriority: 20, srvWeight: 100 }),
+    node('eu-1', [], [], { timezone: 'Europe/Berlin', srvPriority: 10, srvWeight: 60 }),
+    node('eu-2', [], [], { timezone: 'Europe/Paris', srvPriority: 10, srvWeight: 0 }),
+    node('in-1', [], [], { timezone: '+05:30', srvPriority: 5, srvWeight: 10, online: false }),
+  ];
+  const resolvers = [
+    { name: 'eu-dns', sources: ['127.30.0.0/16'], trafficNodes: ['in-1', 'eu-2'] },
+    { name: 'eu-host', sources: ['127.30.0.9'], trafficNodes: ['us-1'] },
+  ];
+  const anycast = { routes: [{ prefix: '127.30.0.0/16', node: 'eu-1' }, { prefix: '127.30.0.0/24', node: 'us-1' }], defaultNode: 'eu-2' };
+  const cases: [string, DemoRules, string, string | undefined, string[], string | undefined][] = [
+    ['random allows every candidate', { method: 'random' }, '127.30.0.5', undefined, ['us-1', 'eu-1', 'eu-2'], undefined],
+    ['timezone ties on equal offsets', { method: 'timezone' }, '127.30.0.5', 'Europe/Rome', ['eu-1', 'eu-2'], undefined],
+    ['timezone skips offline half-hour node', { method: 'timezone' }, '127.30.0.5', 'Asia/Kolkata', ['eu-1', 'eu-2'], undefined],
+    ['srv lowest online priority', { method: 'srv' }, '127.30.0.5', undefined, ['eu-1', 'eu-2'], 'srv priority 10 weight 60'],
+    ['a-record view skips offline node', { method: 'a-record', resolvers }, '127.30.0.5', undefined, ['eu-2'], 'a-record via eu-dns'],
+    ['a-record longest source wins', { method: 'a-record', resolvers }, '127.30.0.9', undefined, ['us-1'], 'a-record via eu-host'],
+    ['a-record outside views', { method: 'a-record', resolvers }, '127.40.0.5', undefined, ['us-1', 'eu-1', 'eu-2'], 'a-record via the default view'],
+    ['anycast longest route', { method: 'anycast', anycast }, '127.30.0.5', undefined, ['us-1'], 'anycast route 127.30.0.0/24'],
+    ['anycast shorter route', { method: 'anycast', anycast }, '127.30.1.5', undefined, ['eu-1'], 'anycast route 127.30.0.0/16'],
+    ['anycast default', { method: 'anycast', anycast }, '127.40.0.5', undefined, ['eu-2'], 'anycast default route'],
+  ];
+  for (const [name, rules, address, timezone, expected, reason] of cases) {
+    const prediction = expectedHomeNodes(address, nodes, { rules, at, ...(timezone === undefined ? {} : { timezone }) });
+    t.same(prediction.nodes, expected, `${name}: nodes (${prediction.rule})`);
+    t.equal(prediction.reasonFor?.(expected[0]!), reason, `${name}: reason`);
+  }
+  t.same(expectedHomeNodes('127.30.0.5', [node('p', ['127.30.0.0/16']), ...nodes], { rules: { method: 'anycast', anycast }, at }).nodes, ['p'], 'a prefix wins over the method');
+  t.end();
+});
+
+void t.test('home reason must explain the landing', (t) => {
+  const observation = goodObservation();
+  observation.nodes = observation.nodes.map((entry) => ({ ...entry, prefixes: [] }));
+  observation.rules = { method: 'anycast', anycast: { routes: [{ prefix: '127.30.0.0/16', node: 'eu-1' }], defaultNode: 'us-1' } };
+  const customerHome = observation.connections.find((connection) => connection.client === 'cust' && connection.kind === 'home')!;
+  const repHome = observation.connections.find((connection) => connection.client === 'rep' && connection.kind === 'home')!;
+  customerHome.reason = 'anycast route 127.30.0.0/16';
+  repHome.reason = 'anycast default route';
+  t.same(failedRules(observation), [], 'matching reasons pass');
+  repHome.reason = 'random among 3 candidates';
+  t.same(failedRules(observation), ['rep home reason explains the landing'], 'a wrong reason fails');
   t.end();
 });

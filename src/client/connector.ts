@@ -37,7 +37,7 @@ export interface ClientNetwork {
 export function createClientNetwork(deps: { logger: Logger }, config: ClientProcessConfig, ca: Buffer): ClientNetwork {
   const dns: ClusterDnsClientOptions = { server: config.dns, localAddress: config.address, logger: deps.logger };
   const lookup: LookupFunction = createClusterLookup(dns);
-  // The launcher derives the seed from the cluster's, so a run's SRV choices replay; a client started by hand draws one.
+  // The launcher derives the seed from the cluster's, so a run's SRV choices replay; a client configured without one draws its own.
   const rng = createRng(config.seed ?? randomBytes(8).toString('hex'));
   const heartbeat = config.heartbeat;
 

@@ -83,6 +83,11 @@ interface TrafficClientReply {
   reason: string;
 }
 
+interface MasterClientReply {
+  clientId: string;
+  session?: { connections: { kind: string; node: string; reason: string }[] };
+}
+
 interface MasterNodeReply {
   name: string;
   online: boolean;
@@ -136,13 +141,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   };
 
   const sessionStartedMs = Date.now();
+  let observedAtMs: number | undefined;
   try {
     if (options.p2p?.stunDown === true) {
       await cluster.stop(STUN_PROCESS_NAME);
       step('public STUN server stopped');
     }
     const participants = findParticipants(cluster);
-    await runSession(cluster, participants, report, step);
+    observedAtMs = await runSession(cluster, participants, report, step);
   } catch (error) {
     report.error = errorMessage(error);
     step(`demo step failed: ${report.error}`);
@@ -161,6 +167,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     streams: report.streams,
     nodes: report.nodes,
     ...(report.path === undefined ? {} : { expectedPath: report.path.expected, paths: report.path.reported }),
+    rules: { method: cluster.topology.method, ...(cluster.topology.resolvers === undefined ? {} : { resolvers: cluster.topology.resolvers }), ...(cluster.topology.anycast === undefined ? {} : { anycast: cluster.topology.anycast }) },
+    atMs: observedAtMs ?? Date.now(),
   });
   if (report.error !== undefined) {
     report.verdict.ok = false;
@@ -214,7 +222,8 @@ function findParticipants(cluster: Cluster): Participants {
   return { rep: find('representative'), customer: find('customer') };
 }
 
-async function runSession(cluster: Cluster, participants: Participants, report: DemoReport, step: (line: string) => void): Promise<void> {
+/** Runs the scenario; resolves with the moment the observations were read, at which the timezone rule is evaluated. */
+async function runSession(cluster: Cluster, participants: Participants, report: DemoReport, step: (line: string) => void): Promise<number> {
   const { rep, customer } = participants;
 
   await customer.handle.request('request-support', { issue: SUPPORT_ISSUE });
@@ -242,6 +251,7 @@ async function runSession(cluster: Cluster, participants: Participants, report: 
   await customer.handle.request('wait-streams', { timeoutMs: DEMO_STEP_TIMEOUT_MS }, DEMO_STEP_TIMEOUT_MS + 5000);
   step(`${rep.spec.name}'s screen stream arrived complete at ${customer.spec.name}`);
 
+  const observedAtMs = Date.now();
   await collectObservations(cluster, participants, report);
   step(`read connected clients of ${report.nodes.length} traffic nodes while the session was live`);
 
@@ -251,6 +261,7 @@ async function runSession(cluster: Cluster, participants: Participants, report: 
     return statuses.every((status) => status.sessionId === undefined);
   });
   step('session ended');
+  return observedAtMs;
 }
 
 /** Reads both clients' stats, the master's view of the nodes, and each traffic node's connected clients. */
@@ -273,6 +284,9 @@ async function collectObservations(cluster: Cluster, participants: Participants,
         online: state?.online ?? false,
         accepting: state?.accepting ?? false,
         prefixes: spec.prefixes,
+        timezone: spec.timezone,
+        srvPriority: spec.srvPriority,
+        srvWeight: spec.srvWeight,
         clients: clients.map((client) => ({
           client: clientNames.get(client.clientId) ?? client.clientId,
           clientId: client.clientId,
@@ -285,12 +299,18 @@ async function collectObservations(cluster: Cluster, participants: Participants,
     }),
   );
 
+  const masterClients = (await cluster.request(masterName, 'connected-clients')) as MasterClientReply[];
   const stats = new Map<string, ClientStatsReply>();
   for (const { spec, handle } of [participants.rep, participants.customer]) {
     const reply = (await handle.request('stats')) as ClientStatsReply;
+    const clientId = ((await handle.request('status')) as { clientId?: string }).clientId;
+    const masterConnections = masterClients.find((client) => client.clientId === clientId)?.session?.connections ?? [];
     stats.set(spec.name, reply);
     for (const connection of reply.connections ?? []) {
-      report.connections.push({ client: spec.name, role: spec.role, address: spec.address, kind: connection.kind, node: connection.node, reason: connection.reason, state: connection.state });
+      // Under the DNS and anycast methods only the master records why the client reached its node, so its reason wins.
+      const learned = masterConnections.find((entry) => entry.kind === connection.kind && entry.node === connection.node)?.reason;
+      const reason = learned === undefined || learned === '' ? connection.reason : learned;
+      report.connections.push({ client: spec.name, role: spec.role, address: spec.address, kind: connection.kind, node: connection.node, reason, state: connection.state, timezone: spec.timezone });
     }
   }
   report.streams = buildStreams(participants, stats);

@@ -1,5 +1,6 @@
 import type { PredictedPath } from '../client/p2p/nat-model.js';
 import { parseClientAddress, parsePrefixText, prefixContains } from '../routing/prefix.js';
+import { predictByMethod, type DemoRules, type Prediction } from './demo-prediction.js';
 
 /** One connection a client reported: to the master, or a session connection to a traffic node. */
 export interface DemoConnection {
@@ -10,6 +11,8 @@ export interface DemoConnection {
   node: string;
   reason: string;
   state: string;
+  /** The client's IANA zone or fixed offset, which the timezone method reads. */
+  timezone?: string;
 }
 
 /** One stream as its receiver counted it, with the publisher's own count beside it. */
@@ -52,6 +55,9 @@ export interface DemoNode {
   accepting: boolean;
   prefixes: string[];
   clients: DemoNodeClient[];
+  timezone?: string;
+  srvPriority?: number;
+  srvWeight?: number;
 }
 
 export interface DemoCheck {
@@ -84,14 +90,19 @@ export interface DemoObservation {
   /** With peer to peer on: the path the rules predict, and the paths clients and master report. */
   expectedPath?: PredictedPath;
   paths?: DemoPath[];
+  /** Method and network settings; without them a client that no prefix matches may land on any candidate. */
+  rules?: DemoRules;
+  /** Moment timezone offsets are evaluated at, in ms since the epoch; now when absent. */
+  atMs?: number;
 }
 
 /**
  * Returns the traffic nodes a client may have as its home node: among online
  * accepting nodes, those with the longest prefix containing the client's
- * address (any of them on a tie), or every candidate when no prefix matches.
+ * address (any of them on a tie). When no prefix matches, the method in
+ * `context.rules` decides, and every candidate is allowed without rules.
  */
-export function expectedHomeNodes(address: string, nodes: DemoNode[]): { nodes: string[]; rule: string } {
+export function expectedHomeNodes(address: string, nodes: DemoNode[], context: { rules?: DemoRules; timezone?: string; at?: Date } = {}): Prediction {
   const candidates = nodes.filter((node) => node.online && node.accepting);
   const client = parseClientAddress(address);
   let bestLength = -1;
@@ -111,7 +122,10 @@ export function expectedHomeNodes(address: string, nodes: DemoNode[]): { nodes: 
     }
   }
   if (bestLength >= 0) return { nodes: best, rule: `longest prefix ${bestPrefix}` };
-  return { nodes: candidates.map((node) => node.name), rule: 'no prefix matches, any candidate' };
+  if (context.rules === undefined) return { nodes: candidates.map((node) => node.name), rule: 'no prefix matches, any candidate' };
+  const predictionNodes = nodes.map((node) => ({ ...node, candidate: node.online && node.accepting }));
+  const prediction = predictByMethod(context.rules, predictionNodes, { address, ...(context.timezone === undefined ? {} : { timezone: context.timezone }) }, context.at ?? new Date());
+  return { ...prediction, rule: `no prefix matches, ${prediction.rule}` };
 }
 
 function connectionOf(observation: DemoObservation, role: DemoConnection['role'], kind: DemoConnection['kind']): DemoConnection | undefined {
@@ -150,16 +164,22 @@ function checkMasterConnections(observation: DemoObservation): DemoCheck[] {
 }
 
 function checkHomeNodes(observation: DemoObservation): DemoCheck[] {
-  return observation.connections
-    .filter((connection) => connection.kind === 'home')
-    .map((home) => {
-      const expected = expectedHomeNodes(home.address, observation.nodes);
-      return {
-        rule: `${home.client} home node obeys the prefix rule`,
-        ok: expected.nodes.includes(home.node),
-        detail: `${home.address}: ${expected.rule} allows ${expected.nodes.join(', ') || 'no node'}; got ${describe(home)}`,
-      };
+  const checks: DemoCheck[] = [];
+  const at = new Date(observation.atMs ?? Date.now());
+  for (const home of observation.connections.filter((connection) => connection.kind === 'home')) {
+    const context = { at, ...(observation.rules === undefined ? {} : { rules: observation.rules }), ...(home.timezone === undefined ? {} : { timezone: home.timezone }) };
+    const expected = expectedHomeNodes(home.address, observation.nodes, context);
+    checks.push({
+      rule: `${home.client} home node obeys ${observation.rules === undefined ? 'the prefix rule' : `the prefix and ${observation.rules.method} rules`}`,
+      ok: expected.nodes.includes(home.node),
+      detail: `${home.address}: ${expected.rule} allows ${expected.nodes.join(', ') || 'no node'}; got ${describe(home)}`,
     });
+    if (expected.reasonFor !== undefined && expected.nodes.includes(home.node)) {
+      const reason = expected.reasonFor(home.node);
+      checks.push({ rule: `${home.client} home reason explains the landing`, ok: home.reason === reason, detail: `expected "${reason}", got "${home.reason}"` });
+    }
+  }
+  return checks;
 }
 
 function checkCrossConnections(observation: DemoObservation): DemoCheck[] {
