@@ -5,6 +5,8 @@ import t, { type Test } from 'tap';
 import { ClusterDnsServer } from '../src/dns/server.js';
 import { silentLogger } from '../src/logging/logger.js';
 import { ClusterDnsError, createClusterLookup, resolveClusterAddresses, resolveSrv } from '../src/net/lookup.js';
+import { resolveTargets } from '../src/client/connector.js';
+import { createRng } from '../src/routing/rng.js';
 import { EU_CLIENT, exampleZone, TEST_DNS_ADDRESS, US_CLIENT } from './fixtures/dns-zone-example.js';
 
 const TARGET_ADDRESS = '127.20.0.10';
@@ -137,4 +139,34 @@ void t.test('lookup caches answers for their TTL', async (t) => {
   // The zone's TTL is 1 s; waiting longer lets the cached answer expire.
   await new Promise((resolve) => setTimeout(resolve, 1100));
   t.same(await lookupAsync(lookup, hostname, {}), { address: '127.20.0.99', family: 4 }, 'new answer after the TTL');
+});
+
+void t.test('srv priorities out of order on the wire', async (t) => {
+  const zone = exampleZone();
+  const name = '_atlas._tcp.support.example.test';
+  // The server sends the records in this order: highest priority value first, a zero weight in the middle.
+  zone.srv = {
+    [name]: [
+      { priority: 30, weight: 100, port: 443, target: 'late.support.example.test' },
+      { priority: 10, weight: 0, port: 443, target: 'zero.support.example.test' },
+      { priority: 20, weight: 100, port: 443, target: 'middle.support.example.test' },
+      { priority: 10, weight: 100, port: 443, target: 'heavy.support.example.test' },
+    ],
+  };
+  const { address, port } = await startServer(t, zone);
+  const options = { server: { address, port }, logger: silentLogger() };
+
+  const onWire = await resolveSrv(options, name);
+  t.same(onWire.map((record) => record.priority), [30, 10, 20, 10], 'the answer keeps the server order');
+
+  const firsts = new Map<string, number>();
+  for (let i = 0; i < 200; i++) {
+    const targets = await resolveTargets(options, createRng(`wire-${i}`), { srvName: name });
+    const hosts = targets.map((target) => target.host);
+    t.same(hosts.slice(2), ['middle.support.example.test', 'late.support.example.test'], `draw ${i}: priorities 20 and 30 follow in order`);
+    t.same([...hosts.slice(0, 2)].sort(), ['heavy.support.example.test', 'zero.support.example.test'], `draw ${i}: priority 10 first`);
+    firsts.set(hosts[0]!, (firsts.get(hosts[0]!) ?? 0) + 1);
+  }
+  // With weights 100 and 0, RFC 2782 puts the zero-weight record first only on a draw of 0: 1 in 101.
+  t.ok((firsts.get('zero.support.example.test') ?? 0) <= 12, `zero weight first at most 12 of 200 times (P < 0.001 for a correct order), got ${firsts.get('zero.support.example.test') ?? 0}`);
 });
