@@ -45,7 +45,7 @@ export interface RouteNodeView extends RouteNodeConfig {
 
 /** Rules of the simulated network that decide where a client lands under the DNS and anycast methods. */
 export interface RouteNetwork {
-  /** Resolver views of the shared traffic hostname; `trafficNodes` is absent where only the DNS server holds it. */
+  /** Resolver views of the shared traffic hostname; `trafficNodes` is absent where only the DNS server has the list. */
   resolvers: { name: string; sources: readonly string[]; trafficNodes?: readonly string[] }[];
   anycast?: { routes: readonly { prefix: string; node: string }[]; defaultNode: string };
 }
@@ -60,11 +60,11 @@ export interface DelegationView {
   landingReason: string;
   /** SRV records of the candidates in the order RFC 2782 gives with the explanation's generator; srv only. */
   srvOrder?: { node: string; priority: number; weight: number }[];
-  /** Resolver view that answers the client; a-record only. */
+  /** Resolver view that resolves the shared hostname for the client; a-record only. */
   resolver?: string;
 }
 
-/** Answer of the route explanation: the admin API's `GET /api/route` and `atlas-sim route --json`. */
+/** Route explanation, as the admin API's `GET /api/route` and `atlas-sim route --json` return it. */
 export interface RouteExplanation {
   clientIp: string;
   utcOffsetMinutes: number;
@@ -88,7 +88,7 @@ export interface RouteExplanation {
 
 /**
  * Explains the choice for one query. `rng` draws the tie pick and the SRV
- * order; pass a fork of the chooser's generator so that the explanation
+ * order. Pass a fork of the chooser's generator, so that the explanation
  * shows what the next draw would give without changing later choices.
  * Throws RangeError or TypeError for an invalid offset or address, as NodeChooser.choose does.
  */
@@ -149,13 +149,13 @@ function explainDelegation(
     const name = query.resolver ?? matched?.label;
     const view = network.resolvers.find((candidate) => candidate.name === name);
     const answer = view?.trafficNodes;
-    let how = 'the default view, as no view lists the client address';
-    if (query.resolver !== undefined) how = 'given with the query';
-    else if (matched !== undefined) how = `selected by source prefix ${matched.prefix}`;
+    let viewSource = 'the default view, as no view lists the client address';
+    if (query.resolver !== undefined) viewSource = 'given with the query';
+    else if (matched !== undefined) viewSource = `selected by source prefix ${matched.prefix}`;
     const addresses = answer === undefined ? 'the addresses of that view' : answer.join(', ') || 'no address';
     return {
       method,
-      text: `the client resolves the shared traffic hostname through resolver view ${name ?? 'default'} (${how}) and connects to the first address that accepts: ${addresses}`,
+      text: `the client resolves the shared traffic hostname through resolver view ${name ?? 'default'} (${viewSource}) and connects to the first address that accepts: ${addresses}`,
       ...(answer?.[0] === undefined ? {} : { node: answer[0] }),
       landingReason: `a-record via ${name ?? 'the default view'}`,
       ...(name === undefined ? {} : { resolver: name }),
@@ -168,10 +168,10 @@ function explainDelegation(
   }
   const route = longestMatch(anycast.routes.map((entry) => ({ source: entry.prefix, label: entry.node })), query.clientIp);
   const node = route?.label ?? anycast.defaultNode;
-  const how = route === undefined ? 'the default route, as no route contains the client address' : `route ${route.prefix}`;
+  const routeText = route === undefined ? 'the default route, as no route contains the client address' : `route ${route.prefix}`;
   return {
     method,
-    text: `the client connects to the shared anycast address and the anycast router forwards it to ${node} by ${how}`,
+    text: `the client connects to the shared anycast address and the anycast router forwards it to ${node} by ${routeText}`,
     node,
     landingReason: route === undefined ? 'anycast default route' : `anycast route ${route.prefix}`,
   };
