@@ -6,6 +6,7 @@ import { benchColdStart } from './cold-start.js';
 import { benchMasterTakeover } from './master-takeover.js';
 import { benchFaultLayerOverhead } from './fault-layer-overhead.js';
 import { benchNetfault } from './netfault.js';
+import { benchPeerToPeer } from './peer-to-peer.js';
 import { benchRelayThroughput } from './relay-throughput.js';
 import { benchRouting } from './routing.js';
 import { benchSessionSetup } from './session-setup.js';
@@ -25,6 +26,7 @@ const BENCHMARKS: Benchmark[] = [
   { name: 'netfault', run: () => benchNetfault() },
   { name: 'fault-layer', run: () => benchFaultLayerOverhead() },
   { name: 'detection', run: () => benchTrafficNodeDetection() },
+  { name: 'p2p', run: () => benchPeerToPeer() },
 ];
 
 function describeMachine(): string {

@@ -117,6 +117,8 @@ export interface ReceiveStats {
   framesSent: number | undefined;
   /** Milliseconds from the start time given to the receiver to the first verified frame. */
   firstFrameMs: number | undefined;
+  /** Milliseconds from the start time given to the receiver to the latest verified frame, for throughput. */
+  lastFrameMs: number | undefined;
   /** Largest sent-to-received time of a verified frame, in ms (clocks of one machine). */
   maxLatencyMs: number;
   /** Sum of sent-to-received times of verified frames, in ms, for the mean. */
@@ -145,6 +147,7 @@ export class StreamReceiver {
       done: false,
       framesSent: undefined,
       firstFrameMs: undefined,
+      lastFrameMs: undefined,
       maxLatencyMs: 0,
       totalLatencyMs: 0,
     };
@@ -169,6 +172,7 @@ export class StreamReceiver {
 
     stats.verified++;
     stats.firstFrameMs ??= nowMs - this.startedAtMs;
+    stats.lastFrameMs = nowMs - this.startedAtMs;
     const latencyMs = Math.max(0, nowMs - frame.sentAtMs);
     stats.maxLatencyMs = Math.max(stats.maxLatencyMs, latencyMs);
     stats.totalLatencyMs += latencyMs;

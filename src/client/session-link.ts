@@ -98,6 +98,8 @@ export interface StreamReport {
   corrupted: number;
   done: boolean;
   firstFrameMs: number | null;
+  /** Milliseconds from the session start to the latest verified frame; null before the first. */
+  lastFrameMs: number | null;
   maxLatencyMs: number | null;
   meanLatencyMs: number | null;
 }
@@ -193,7 +195,7 @@ export class SessionLink extends EventEmitter<{ joined: [string]; 'stream-done':
   streamReport(): StreamReport {
     const base = { stream: this.stream, direction: this.direction, node: this.node, path: 'relay' as const };
     if (this.publisher !== undefined) {
-      return { ...base, framesSent: this.publisher.framesSent, received: 0, verified: 0, lost: 0, reordered: 0, duplicated: 0, corrupted: 0, done: this.publisher.done, firstFrameMs: null, maxLatencyMs: null, meanLatencyMs: null };
+      return { ...base, framesSent: this.publisher.framesSent, received: 0, verified: 0, lost: 0, reordered: 0, duplicated: 0, corrupted: 0, done: this.publisher.done, firstFrameMs: null, lastFrameMs: null, maxLatencyMs: null, meanLatencyMs: null };
     }
     const stats = this.receiver!.stats();
     return {
@@ -207,6 +209,7 @@ export class SessionLink extends EventEmitter<{ joined: [string]; 'stream-done':
       corrupted: stats.corrupted,
       done: stats.done,
       firstFrameMs: stats.firstFrameMs ?? null,
+      lastFrameMs: stats.lastFrameMs ?? null,
       maxLatencyMs: stats.verified > 0 ? stats.maxLatencyMs : null,
       meanLatencyMs: stats.verified > 0 ? stats.totalLatencyMs / stats.verified : null,
     };

@@ -178,7 +178,7 @@ export class DirectStreamLink extends EventEmitter<{ joined: [string]; 'stream-d
   streamReport(): StreamReport {
     const base = { stream: this.stream, direction: this.direction, node: DIRECT_NODE, path: 'direct' as const };
     if (this.publisher !== undefined) {
-      return { ...base, framesSent: this.publisher.framesSent, received: 0, verified: 0, lost: 0, reordered: 0, duplicated: 0, corrupted: 0, done: this.publisher.done, firstFrameMs: null, maxLatencyMs: null, meanLatencyMs: null };
+      return { ...base, framesSent: this.publisher.framesSent, received: 0, verified: 0, lost: 0, reordered: 0, duplicated: 0, corrupted: 0, done: this.publisher.done, firstFrameMs: null, lastFrameMs: null, maxLatencyMs: null, meanLatencyMs: null };
     }
     const stats = this.receiver!.stats();
     return {
@@ -192,6 +192,7 @@ export class DirectStreamLink extends EventEmitter<{ joined: [string]; 'stream-d
       corrupted: stats.corrupted,
       done: stats.done,
       firstFrameMs: stats.firstFrameMs ?? null,
+      lastFrameMs: stats.lastFrameMs ?? null,
       maxLatencyMs: stats.verified > 0 ? stats.maxLatencyMs : null,
       meanLatencyMs: stats.verified > 0 ? stats.totalLatencyMs / stats.verified : null,
     };

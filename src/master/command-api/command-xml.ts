@@ -83,6 +83,7 @@ function connectionsXml(connections: ClientConnectionView[]): XmlElement {
       connection.stream === undefined ? undefined : element('stream', { direction: connection.direction }, connection.stream),
       connection.reason === undefined ? undefined : element('reason', {}, connection.reason),
       connection.path === undefined || connection.path === '' ? undefined : element('path', {}, connection.path),
+      connection.pathReason === undefined || connection.pathReason === '' ? undefined : element('path_reason', {}, connection.pathReason),
     ),
   );
   const events = connections

@@ -43,6 +43,8 @@ export interface ClientConnectionView {
   reason?: string;
   /** Path the client reported for the stream: `relay` or `direct`; empty before it reports. */
   path?: string;
+  /** Why the client took that path, such as the reason its direct attempt failed. */
+  pathReason?: string;
 }
 
 export interface ConnectedClientView {
@@ -155,6 +157,7 @@ function clientView(client: ConnectedClient, source: ConnectedClientsSource, app
     direction: connection.direction,
     reason: connection.reason,
     path: connection.path,
+    ...(connection.pathReason === undefined ? {} : { pathReason: connection.pathReason }),
   }));
 
   return {
