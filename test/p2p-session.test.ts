@@ -9,6 +9,7 @@ import { AdminApiError } from '../src/admin/admin-client.js';
 import { ADMIN_PATHS, type ClusterView } from '../src/admin/api-types.js';
 import { startCluster } from '../src/index.js';
 import { STUN_PROCESS_NAME } from '../src/launcher/cluster-plan.js';
+import { cliEntry } from '../src/launcher/project-root.js';
 import { runDemo, type DemoOptions, type DemoReport } from '../src/launcher/demo-scenario.js';
 import type { MasterStatusReport } from '../src/master/status-report.js';
 import { queryStunBinding, StunTimeoutError } from '../src/stun-protocol/client.js';
@@ -121,6 +122,21 @@ function runStunClient(address: string, port: number): Promise<string> {
   });
 }
 
+/** Runs the built CLI and returns its exit code and output. */
+function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cliEntry(), ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stdout, stderr });
+    });
+  });
+}
+
+void t.test('demo flags need --p2p', async (t) => {
+  const run = await runCli(['demo', '--stun-down']);
+  t.equal(run.code, 2, 'exit code 2');
+  t.match(run.stderr, /--stun-down changes the peer-to-peer path; add --p2p/, 'names the missing flag');
+});
+
 void t.test('master STUN role follows the setting', async (t) => {
   const parent = await mkdtemp(join(tmpdir(), 'atlas-p2p-stun-test-'));
   t.teardown(() => rm(parent, { recursive: true, force: true }));
@@ -153,6 +169,10 @@ void t.test('master STUN role follows the setting', async (t) => {
   const problems = JSON.stringify((rejected as AdminApiError).problem);
   t.match(problems, /stunRole/, 'names stunRole');
   t.match(problems, /timeoutMs/, 'names timeoutMs');
+
+  const cli = await runCli(['cluster', 'peer-to-peer', '--enabled', 'maybe', '--run-dir', cluster.runDir]);
+  t.equal(cli.code, 1, 'cluster peer-to-peer with an invalid value exits 1');
+  t.match(cli.stderr, /enabled/, 'and names the field');
 
   const view = await cluster.admin.put<ClusterView>(ADMIN_PATHS.peerToPeer, { stunRole: 'public' });
   t.equal(view.peerToPeer.stunRole, 'public', 'cluster page shows the new role');

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ADMIN_PATHS, type ClusterView, type DisbandReport, type HistoryEntryView, type SyncReport, type TrafficNodeRequest } from '../admin/api-types.js';
+import { ADMIN_PATHS, type ClusterView, type DisbandReport, type HistoryEntryView, type PeerToPeerRequest, type SyncReport, type TrafficNodeRequest } from '../admin/api-types.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, openAdminTarget, printJson, reportFailure } from './admin-target.js';
 import { formatCluster, formatDisband, formatHistory, formatSync } from './cluster-format.js';
@@ -24,6 +24,10 @@ subcommands:
                                 until \`atlas-sim node leave\`)
   method NAME                   set the method for choosing traffic nodes:
                                   random, timezone, srv, a-record or anycast
+  peer-to-peer                  change the peer-to-peer settings given:
+                                  --enabled true|false, --stun-role public|master,
+                                  --public-stun-server HOST:PORT,
+                                  --force-relay true|false, --timeout-ms N
   sync                          Sync Now: push the configuration to every traffic node
   history [--limit N]           the status history, newest first
   disband                       remove every node from the cluster and notify each
@@ -69,6 +73,11 @@ const OPTIONS = {
   'srv-priority': { type: 'string' },
   'srv-weight': { type: 'string' },
   limit: { type: 'string' },
+  enabled: { type: 'string' },
+  'stun-role': { type: 'string' },
+  'public-stun-server': { type: 'string' },
+  'force-relay': { type: 'string' },
+  'timeout-ms': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -81,6 +90,7 @@ const FLAGS: Record<string, readonly string[]> = {
   'edit-node': ['name', 'public-address', 'internal-address', 'model', 'accepting', 'prefix', 'no-prefixes', 'timezone', 'srv-priority', 'srv-weight'],
   'remove-node': [],
   method: [],
+  'peer-to-peer': ['enabled', 'stun-role', 'public-stun-server', 'force-relay', 'timeout-ms'],
   sync: [],
   history: ['limit'],
   disband: [],
@@ -99,6 +109,18 @@ function booleanOrText(text: string | undefined): boolean | string | undefined {
   if (text === 'true') return true;
   if (text === 'false') return false;
   return text;
+}
+
+/** Builds the peer-to-peer settings from the flags given; absent flags are left out. */
+export function peerToPeerFields(values: Values): PeerToPeerRequest {
+  const fields: Record<string, unknown> = {
+    enabled: booleanOrText(values.enabled),
+    stunRole: values['stun-role'],
+    publicStunServer: values['public-stun-server'],
+    forceRelay: booleanOrText(values['force-relay']),
+    timeoutMs: numberOrText(values['timeout-ms']),
+  };
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
 }
 
 /** Builds the traffic node fields from the flags given; absent flags are left out. */
@@ -187,6 +209,8 @@ async function run(subcommand: string, values: Values, positionals: string[], si
       return show(await site.delete<ClusterView>(ADMIN_PATHS.clusterNode(argument)));
     case 'method':
       return show(await site.put<ClusterView>(ADMIN_PATHS.method, { method: argument }));
+    case 'peer-to-peer':
+      return show(await site.put<ClusterView>(ADMIN_PATHS.peerToPeer, peerToPeerFields(values)));
     case 'sync': {
       const report = await site.post<SyncReport>(ADMIN_PATHS.sync);
       if (json) printJson(report);

@@ -11,6 +11,9 @@ export function formatCluster(view: ClusterView): string[] {
   const lines = [
     `cluster ${view.clusterName} (site ${view.siteHostname}): configuration version ${view.version}, synced version ${view.syncedVersion}, method ${view.method}${view.syncInProgress ? ', sync in progress' : ''}`,
   ];
+  const p2p = view.peerToPeer;
+  const stun = p2p.stunRole === 'public' ? `public STUN server ${p2p.publicStunServer || '(not set)'}` : 'STUN served by the primary master';
+  lines.push(p2p.enabled ? `peer to peer: on, ${stun}, attempt timeout ${p2p.timeoutMs} ms${p2p.forceRelay ? ', force relay (no attempt)' : ''}` : 'peer to peer: off');
   for (const warning of view.warnings) lines.push(`warning: ${warning}`);
 
   const masters = [view.master, view.backup].filter((member) => member !== null);
