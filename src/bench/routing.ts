@@ -5,6 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 
+import { NodeChooser } from '../routing/node-chooser.js';
 import { LinearPrefixScan, PrefixIndex } from '../routing/prefix-index.js';
 import type { CandidateFlags, PrefixAssignment } from '../routing/prefix-index.js';
 import { formatIpv4, maskOfLength } from '../routing/prefix.js';
@@ -47,6 +48,7 @@ export async function benchRouting(options: RoutingBenchOptions = {}): Promise<B
   const indexRate = measureLookups((address) => index.lookup(address, isCandidate), addresses, minDurationMs);
   const linearRate = measureLookups((address) => scan.lookup(address, isCandidate), addresses, minDurationMs);
   const speedup = indexRate / linearRate;
+  const chooseRate = measureChooser(assignments, nodeCount, isCandidate, addresses, minDurationMs);
   const offline = nodeCount - isCandidate.reduce((sum, flag) => sum + flag, 0);
 
   // Yield once so a runner that awaits several benchmarks can interleave its own output.
@@ -59,6 +61,7 @@ export async function benchRouting(options: RoutingBenchOptions = {}): Promise<B
       `index lookups: ${Math.round(indexRate).toLocaleString('en-US')} per second`,
       `linear scan lookups: ${Math.round(linearRate).toLocaleString('en-US')} per second`,
       `index / linear scan: ${speedup.toFixed(1)}x`,
+      `full choices (NodeChooser.choose with the reason text, prefix or random): ${Math.round(chooseRate).toLocaleString('en-US')} per second`,
       `index checked against the linear scan on ${CHECKED_ADDRESS_COUNT} addresses: ${mismatches} mismatches`,
     ],
     metrics: {
@@ -71,6 +74,7 @@ export async function benchRouting(options: RoutingBenchOptions = {}): Promise<B
       indexLookupsPerSecond: indexRate,
       linearLookupsPerSecond: linearRate,
       speedupOverLinear: speedup,
+      chooserChoicesPerSecond: chooseRate,
       mismatches,
     },
   };
@@ -161,4 +165,28 @@ function measureLookups(lookup: (address: number) => number, addresses: Uint32Ar
     throw new Error('unreachable checksum value');
   }
   return (lookups / elapsed) * 1_000;
+}
+
+/**
+ * Measures whole choices through NodeChooser.choose on the same prefixes and
+ * node states: the index lookup plus the address parsing, the tie pick and
+ * the reason text that every session choice also pays for.
+ */
+function measureChooser(assignments: readonly PrefixAssignment[], nodeCount: number, isCandidate: CandidateFlags, addresses: Uint32Array, minDurationMs: number): number {
+  const prefixesByNode = Array.from({ length: nodeCount }, () => [] as string[]);
+  for (const { prefix, node } of assignments) prefixesByNode[node]!.push(prefix.text);
+  const chooser = new NodeChooser({ rng: createRng('routing-bench-chooser') }, { method: 'random' });
+  chooser.setNodes(prefixesByNode.map((prefixes, index) => ({ name: `node${index}`, online: isCandidate[index] === 1, accepting: true, configCurrent: true, prefixes })));
+  const clientIps = Array.from(addresses.subarray(0, 4096), (address) => formatIpv4(address));
+  let picked = 0;
+  const rate = measureLookups(
+    (position) => {
+      const choice = chooser.choose({ clientIp: clientIps[position]!, utcOffsetMinutes: 0 });
+      if (choice.kind === 'node') picked++;
+      return picked;
+    },
+    Uint32Array.from(clientIps.keys()),
+    minDurationMs,
+  );
+  return rate;
 }

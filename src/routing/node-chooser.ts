@@ -113,6 +113,8 @@ export class NodeChooser {
   private indexByName = new Map<string, number>();
   /** 1 for each node index that is a candidate; updated in place by updateNode. */
   private candidateFlags = new Uint8Array(0);
+  /** Cache of candidateIndexes(); undefined after a change to candidateFlags. */
+  private candidateList: readonly number[] | undefined;
   private prefixIndex = PrefixIndex.build([]);
 
   constructor(deps: NodeChooserDeps, options: NodeChooserOptions) {
@@ -295,17 +297,23 @@ export class NodeChooser {
     return { kind: 'pick', candidates: zoned, among: tied, describe };
   }
 
-  private candidateIndexes(): number[] {
+  /** Returns the candidate indexes, rebuilt only after a status change; callers must not modify the array. */
+  private candidateIndexes(): readonly number[] {
+    if (this.candidateList !== undefined) {
+      return this.candidateList;
+    }
     const indexes: number[] = [];
     for (let i = 0; i < this.candidateFlags.length; i++) {
       if (this.candidateFlags[i] === 1) {
         indexes.push(i);
       }
     }
+    this.candidateList = indexes;
     return indexes;
   }
 
   private refreshCandidate(index: number): void {
+    this.candidateList = undefined;
     const { online, accepting, configCurrent } = this.nodes[index]!.status;
     this.candidateFlags[index] = online && accepting && configCurrent ? 1 : 0;
   }
