@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 
+import { ADMIN_PATHS } from '../src/admin/api-types.js';
 import { startCluster } from '../src/index.js';
 import { dig, NO_DIG, runSession, tempRunDir } from './fixtures/method-session.js';
 
@@ -43,6 +44,20 @@ void t.test('srv method end to end', async (t) => {
     const weight = landings.client.customerHome === 'us-traffic1' ? 60 : 40;
     t.equal(customerHome?.reason, `srv priority 10 weight ${weight}`, 'reason names the record');
     t.equal(landings.master.rep.find((connection) => connection.kind === 'cross')?.node, landings.client.customerHome, "master's record of the cross connection");
+  });
+
+  await t.test('next target when nodes refuse', async (t) => {
+    const setAccepting = async (accepting: boolean): Promise<void> => {
+      for (const node of ['us-traffic1', 'us-traffic2']) {
+        await cluster.admin.patch(ADMIN_PATHS.clusterNode(node), { accepting });
+        await cluster.waitFor(async () => ((await cluster.request(node, 'status')) as { accepting: boolean }).accepting === accepting, { description: `${node} accepting ${accepting}` });
+      }
+    };
+    await setAccepting(false);
+    const landings = await runSession(cluster, 'customer-eu', 'rep-us');
+    t.equal(landings.client.customerHome, 'eu-traffic1', 'customer skipped the priority 10 targets that are not accepting');
+    t.equal(landings.client.repHome, 'eu-traffic1', 'representative skipped them too');
+    await setAccepting(true);
   });
 
   await t.test('next target when the first ones fail', async (t) => {

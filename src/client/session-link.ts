@@ -106,6 +106,16 @@ export interface StreamReport {
 
 class FinalFailure extends Error {}
 
+/** Outcome of one session-channel connection. */
+interface ServeOutcome {
+  joined: boolean;
+  reason: string;
+  /** True when another attempt cannot succeed. */
+  final: boolean;
+  /** Error code the node sent before closing, if any. */
+  code?: ErrorCode;
+}
+
 /** A retry the link scheduled after a failed connection. */
 export interface LinkRetry {
   attempt: number;
@@ -273,26 +283,34 @@ export class SessionLink extends EventEmitter<{ joined: [string]; 'stream-done':
   }
 
   /** Connects to the first target that accepts, then serves the connection until it closes. */
-  private async connectOnce(): Promise<{ joined: boolean; reason: string; final: boolean }> {
-    const targets = await this.deps.resolveTargets(this.assignment);
+  private async connectOnce(): Promise<ServeOutcome> {
+    let targets = await this.deps.resolveTargets(this.assignment);
     if (targets.length === 0) throw new FinalFailure(`no target to connect to for stream ${this.stream}`);
-    const channel = await this.connectFirst(targets);
-    if (this.abort.signal.aborted) {
-      channel.close(1000, 'session closed');
-      return { joined: false, reason: 'session closed', final: true };
+    for (;;) {
+      const { channel, index } = await this.connectFirst(targets);
+      if (this.abort.signal.aborted) {
+        channel.close(1000, 'session closed');
+        return { joined: false, reason: 'session closed', final: true };
+      }
+      this.channel = channel;
+      const outcome = await this.serve(channel);
+      // A node that is not accepting rejects the ticket before using it up, so the next SRV target can take the same ticket.
+      const next = targets.slice(index + 1);
+      if (outcome.joined || outcome.code !== ErrorCode.ERROR_NOT_ACCEPTING || next.length === 0 || this.abort.signal.aborted) return outcome;
+      this.logger.warn({ host: this.host, port: this.port, reason: outcome.reason }, 'target is not accepting new connections, trying the next one');
+      targets = next;
     }
-    this.channel = channel;
-    return this.serve(channel);
   }
 
-  private async connectFirst(targets: SessionTarget[]): Promise<Channel> {
+  /** Connects to the first target that accepts the connection; returns the channel and that target's index. */
+  private async connectFirst(targets: SessionTarget[]): Promise<{ channel: Channel; index: number }> {
     const errors: string[] = [];
-    for (const target of targets) {
+    for (const [index, target] of targets.entries()) {
       this.host = target.host;
       this.port = target.port;
       this.targetReason = target.reason;
       try {
-        return await this.deps.connect(target);
+        return { channel: await this.deps.connect(target), index };
       } catch (error) {
         if (isCertificateError(error)) throw new FinalFailure(errorMessage(error));
         errors.push(errorMessage(error));
@@ -303,7 +321,7 @@ export class SessionLink extends EventEmitter<{ joined: [string]; 'stream-done':
   }
 
   /** Sends SessionJoin and handles the connection's messages until it closes. */
-  private serve(channel: Channel): Promise<{ joined: boolean; reason: string; final: boolean }> {
+  private serve(channel: Channel): Promise<ServeOutcome> {
     const joinTimeoutMs = this.options.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS;
     let joined = false;
     let peerError: atlas.IError | undefined;
@@ -337,7 +355,7 @@ export class SessionLink extends EventEmitter<{ joined: [string]; 'stream-done':
         this.publisher?.detach();
         if (this.channel === channel) this.channel = undefined;
         const final = peerError?.code != null && FINAL_ERROR_CODES.has(peerError.code);
-        resolve({ joined, reason: describeClose(close, peerError), final });
+        resolve({ joined, reason: describeClose(close, peerError), final, ...(peerError?.code == null ? {} : { code: peerError.code }) });
       });
     });
   }

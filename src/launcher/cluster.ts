@@ -551,7 +551,10 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     this.nodeInfos.push({ name: STUN_PROCESS_NAME, role: 'stun', hostname: nodeHostname(STUN_PROCESS_NAME), address, ports: { stun: advertisedPort }, pid: handle.pid, logFile });
   }
 
-  /** Starts the anycast router when the plan has one. It is not fronted by the fault layer. */
+  /**
+   * Starts the anycast router when the plan has one.
+   * NOTE: the fault layer does not front the router, so link faults that name "anycast" cannot act.
+   */
   private async launchAnycastRouter(plan: ClusterPlan): Promise<void> {
     const anycast = plan.anycast;
     if (anycast === undefined) return;
