@@ -10,7 +10,7 @@ const DIST_INDEX = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 /** Deadline of the whole unprivileged run: a cluster start with fresh certificates on a loaded machine. */
 const RUN_TIMEOUT_MS = 180_000;
 
-/** The `nobody` account of /etc/passwd, or undefined when the system has none. */
+/** Returns the uid and gid of the `nobody` account in /etc/passwd, or undefined when the system has none. */
 function nobody(): { uid: number; gid: number } | undefined {
   const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((entry) => entry.startsWith('nobody:'));
   const [, , uid, gid] = line?.split(':') ?? [];
@@ -81,7 +81,9 @@ interface Report {
 }
 
 const account = nobody();
-const skip = process.getuid?.() !== 0 ? 'this test process is not root, so every cluster test already runs without root' : account === undefined ? 'no nobody account in /etc/passwd' : false;
+let skip: string | false = false;
+if (process.getuid?.() !== 0) skip = 'this test process is not root, so every cluster test already runs without root';
+else if (account === undefined) skip = 'no nobody account in /etc/passwd';
 
 void t.test('faults work without root', { skip }, async (t) => {
   const user = account!;
@@ -95,7 +97,7 @@ void t.test('faults work without root', { skip }, async (t) => {
   const script = join(workDir, 'run-cluster.mjs');
   await writeFile(script, SCRIPT, { mode: 0o644 });
 
-  // tap's process tracking follows the child and writes .tap/ in the folder this variable names, which nobody may not write.
+  // tap's process tracking follows the child and writes .tap/ in the folder this variable names; the project folder is not writable for the nobody account.
   const env = { ...process.env, TMPDIR: childTmp, _TAPJS_PROCESSINFO_CWD_: workDir };
   const child = fork(script, [workDir], { cwd: workDir, uid: user.uid, gid: user.gid, env, execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   t.teardown(() => {
