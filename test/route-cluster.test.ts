@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 
+import { AdminClient } from '../src/admin/admin-client.js';
 import { ADMIN_PATHS } from '../src/admin/api-types.js';
 import type { ClientsReport } from '../src/cli/clients-command.js';
 import type { SourcedExplanation } from '../src/cli/route-sources.js';
@@ -14,6 +15,8 @@ import type { ClientStats } from '../src/client/client.js';
 import { DEFAULT_TOPOLOGY } from '../src/config/default-topology.js';
 import { startCluster, type Cluster } from '../src/index.js';
 import { cliEntry } from '../src/launcher/project-root.js';
+import { silentLogger } from '../src/logging/logger.js';
+import { createClusterLookup } from '../src/net/lookup.js';
 
 let cluster: Cluster;
 
@@ -105,6 +108,21 @@ void t.test('route follows accepting state', async (t) => {
   const closed = explanation.nodes.find((node) => node.name === 'eu-traffic1');
   t.equal(closed?.accepting, false, 'eu-traffic1 listed as not accepting');
   t.equal(closed?.candidate, false, 'eu-traffic1 is no candidate');
+});
+
+void t.test('route API needs credentials', async (t) => {
+  const ca = await readFile(join(cluster.info.certsDir, 'ca.pem'));
+  const lookup = createClusterLookup({ server: cluster.info.dns, logger: silentLogger() });
+  const anonymous = new AdminClient({ host: cluster.info.site.host, port: cluster.info.site.port, ca, lookup, credentials: undefined });
+  t.teardown(() => anonymous.close());
+  const unauthenticated = await anonymous.send('GET', `${ADMIN_PATHS.route}?ip=127.30.0.5&utcOffsetMinutes=60`);
+  t.equal(unauthenticated.status, 401, 'no credentials, 401');
+
+  const invalid = await cluster.admin.send('GET', `${ADMIN_PATHS.route}?ip=127.30.0.5&utcOffsetMinutes=+25:00`);
+  t.equal(invalid.status, 400, 'invalid offset, 400');
+  t.equal((invalid.body as { field?: string }).field, 'utcOffsetMinutes', 'the problem names the field');
+  const missing = await cluster.admin.send('GET', `${ADMIN_PATHS.route}?utcOffsetMinutes=60`);
+  t.equal((missing.body as { field?: string }).field, 'ip', 'a missing address names ip');
 });
 
 void t.test('route rejects invalid flags', async (t) => {

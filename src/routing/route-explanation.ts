@@ -54,7 +54,7 @@ export interface RouteNetwork {
 export interface DelegationView {
   method: 'srv' | 'a-record' | 'anycast';
   text: string;
-  /** Node the client reaches first, when the rules at hand name it; under srv the first target of one weighted draw. */
+  /** Node the client reaches, when the rules at hand name it; under srv the first candidate of one weighted draw. */
   node?: string;
   /** Reason the master records once the node reports the client, as logs and the connected-clients report show it. */
   landingReason: string;
@@ -128,18 +128,19 @@ function explainDelegation(
   network: RouteNetwork,
 ): DelegationView {
   if (method === 'srv') {
-    // NOTE: every resolver view serves the same SRV records, one per traffic node with its configured priority and weight.
-    const records = nodes
-      .filter((node) => candidates.includes(node.name))
-      .map((node) => ({ priority: node.srvPriority, weight: node.srvWeight, port: 0, target: node.name }));
+    // The cluster zone lists an SRV record for every traffic node, whatever its state, and every resolver view serves
+    // the same records. A node that is offline or not accepting refuses the connection, so the client moves on.
+    const records = nodes.map((node) => ({ priority: node.srvPriority, weight: node.srvWeight, port: 0, target: node.name }));
     const order = orderSrvTargets(records, rng).map((record) => ({ node: record.target, priority: record.priority, weight: record.weight }));
     const listed = order.map((record) => `${record.node} (priority ${record.priority}, weight ${record.weight})`).join(', ');
-    const first = order[0];
+    const reached = order.find((record) => candidates.includes(record.node));
     return {
       method,
-      text: `the client orders the SRV records by RFC 2782 (lowest priority first, weighted random within a priority) and tries them in turn; the client draws its own order, and one draw gives ${listed || 'no record'}`,
-      ...(first === undefined ? {} : { node: first.node }),
-      landingReason: `srv priority ${first?.priority ?? 0} weight ${first?.weight ?? 0}`,
+      text:
+        `the client orders the SRV records by RFC 2782 (lowest priority first, weighted random within a priority) and tries them in turn ` +
+        `until a candidate accepts; the client draws its own order, and one draw gives ${listed || 'no record'}`,
+      ...(reached === undefined ? {} : { node: reached.node }),
+      landingReason: `srv priority ${reached?.priority ?? 0} weight ${reached?.weight ?? 0}`,
       srvOrder: order,
     };
   }
