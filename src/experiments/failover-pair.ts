@@ -11,6 +11,7 @@ import { REPLICATION_HEADER } from '../master/master-membership.js';
 import type { ExperimentContext } from './experiment.js';
 import { describeTerms, findStalledStreams, findTermConflicts, findTermRegressions, primaryClaimsFromEvents, streamDamage, type ReceivedStream } from './failover-invariants.js';
 import { RoleSampler } from './role-sampler.js';
+import { TermHistory } from './term-history.js';
 
 export const MASTERS = ['master1', 'master2'] as const;
 export const TRAFFIC_NODES = ['us-traffic1', 'eu-traffic1'] as const;
@@ -98,6 +99,7 @@ export function otherMaster(name: string): string {
  */
 export async function prepareRepeat(context: ExperimentContext): Promise<FailoverRepeat> {
   const { cluster } = context;
+  TermHistory.of(cluster);
   const primary = await waitFor(() => cluster.primaryMaster(), { timeoutMs: STEP_TIMEOUT_MS, description: 'a master to serve as the primary' });
   const backup = otherMaster(primary);
   await waitForPair(cluster, primary, backup);
@@ -191,10 +193,12 @@ export async function checkStreams(context: ExperimentContext, repeat: FailoverR
  */
 export async function checkTerms(context: ExperimentContext, repeat: FailoverRepeat): Promise<void> {
   await repeat.sampler.stop();
-  const claims = [...primaryClaimsFromEvents(context.cluster.events), ...repeat.sampler.claims];
+  const history = TermHistory.of(context.cluster);
+  history.sampled.push(...repeat.sampler.claims);
+  const claims = [...primaryClaimsFromEvents(history.events), ...history.sampled];
   const conflicts = findTermConflicts(claims);
-  context.check('one primary per term', conflicts.length === 0, conflicts.length === 0 ? `${describeTerms(claims)} (${claims.length} claims, ${repeat.sampler.replies} status replies)` : conflicts.join('; '));
-  const regressions = findTermRegressions(context.cluster.events);
+  context.check('one primary per term', conflicts.length === 0, conflicts.length === 0 ? `${describeTerms(claims)} (${claims.length} claims, ${repeat.sampler.replies} status replies in this repeat)` : conflicts.join('; '));
+  const regressions = findTermRegressions(history.events);
   context.check('traffic nodes never accept a lower term', regressions.length === 0, regressions.length === 0 ? 'every master-joined event raised or kept the term of its node' : regressions.join('; '));
 }
 
