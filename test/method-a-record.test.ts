@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
 
+import { assertCertificateCovers } from '../src/net/certs.js';
 import { startCluster } from '../src/index.js';
 import { dig, NO_DIG, runSession, tempRunDir } from './fixtures/method-session.js';
 
@@ -23,6 +25,12 @@ void t.test('a-record method end to end', async (t) => {
       const output = await dig(cluster.info.dns, ['-b', source, '+short', 'A', SHARED_HOSTNAME]);
       t.same(output.trim().split('\n').sort(), expected, `query from ${source}`);
     }
+  });
+
+  await t.test('certificate carries the shared hostname', (t) => {
+    const cert = readFileSync(join(cluster.info.certsDir, 'cert.pem'));
+    t.doesNotThrow(() => assertCertificateCovers(SHARED_HOSTNAME, cert), 'every node can prove the shared hostname');
+    t.end();
   });
 
   await t.test('clients land where their resolver points', async (t) => {
