@@ -10,7 +10,7 @@ import { CLIENT_USAGE, parseClientArgs } from './options.js';
 /**
  * `atlas-sim client customer|rep [options]`: runs one client process until
  * SIGINT, SIGTERM or the loss of the launcher's IPC channel. Returns 2 for
- * invalid options.
+ * invalid options; the process exits 1 when the master rejects its session key.
  */
 export async function main(argv: string[]): Promise<number> {
   let parsed: Awaited<ReturnType<typeof parseClientArgs>>;

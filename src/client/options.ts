@@ -33,7 +33,9 @@ options:
   --interval-ms N      pause between frames in ms; 0 sends as fast as the
                        socket drains (default ${DEFAULT_FRAME_INTERVAL_MS})
   --issue TEXT         customer: request support at once with this issue
-  --session-key KEY    customer: session key from the session generation API
+  --session-key KEY    customer: short key or key URL from the command API's
+                       generate_session_key; the customer joins the queue at
+                       once, and the process exits 1 if the master rejects the key
   --auto-accept        rep: accept the oldest waiting customer whenever no
                        session runs
   --show-my-screen     rep: show the screen to the customer as soon as a
