@@ -4,9 +4,14 @@
 import { randomBytes } from 'node:crypto';
 import { AdminApiError, type AdminClient } from '../admin/admin-client.js';
 import { ADMIN_PATHS } from '../admin/api-types.js';
+import type { ClusterInfo } from '../config/cluster-info.js';
+import { TRAFFIC_HOSTNAME } from '../config/constants.js';
 import type { Topology } from '../config/topology.js';
+import { silentLogger } from '../logging/logger.js';
+import { resolveClusterAddresses } from '../net/lookup.js';
+import { errorMessage } from '../util/errors.js';
 import type { MasterRouteExplanation } from '../master/http/route-routes.js';
-import { checkResolver, createRng, explainRoute, NodeChooser, type RouteExplanation, type RouteQuery } from '../routing/index.js';
+import { checkResolver, createRng, explainRoute, NodeChooser, type DelegationView, type RouteExplanation, type RouteQuery } from '../routing/index.js';
 import { describeAdminError, openAdminTarget } from './admin-target.js';
 
 /** An explanation with where it came from. */
@@ -37,6 +42,9 @@ export async function explainOnCluster(runDir: string | undefined, query: RouteQ
     const client = attempt.client();
     try {
       const explanation = await client.get<MasterRouteExplanation>(routePath(query));
+      if (explanation.delegation?.method === 'a-record' && query.resolver === undefined) {
+        explanation.delegation = await resolveAsClient(target.info, query.clientIp, explanation.delegation);
+      }
       return { ...explanation, source: 'cluster', runDir: target.info.runDir };
     } catch (error) {
       if (error instanceof AdminApiError && error.status !== 409 && error.status !== 404) throw error;
@@ -46,6 +54,28 @@ export async function explainOnCluster(runDir: string | undefined, query: RouteQ
     }
   }
   throw new RouteUnavailableError(`no master responded to the route explanation request:\n  ${failures.join('\n  ')}`);
+}
+
+/**
+ * Asks the cluster DNS server for the shared traffic hostname from the
+ * client's own source address, as the client does, because the server picks
+ * the resolver view by source address. Keeps the master's text when the
+ * address cannot be bound or the lookup fails, and says why.
+ */
+async function resolveAsClient(info: ClusterInfo, clientIp: string, delegation: DelegationView): Promise<DelegationView> {
+  let addresses: string[];
+  try {
+    addresses = await resolveClusterAddresses({ server: info.dns, localAddress: clientIp, logger: silentLogger() }, TRAFFIC_HOSTNAME);
+  } catch (error) {
+    return { ...delegation, text: `${delegation.text} (looking up ${TRAFFIC_HOSTNAME} from ${clientIp} failed: ${errorMessage(error)})` };
+  }
+  const names = addresses.map((address) => info.nodes.find((node) => node.role === 'traffic' && node.address === address)?.name ?? address);
+  const first = names[0];
+  return {
+    ...delegation,
+    text: `the cluster DNS server resolves ${TRAFFIC_HOSTNAME} for source ${clientIp} (resolver view ${delegation.resolver ?? 'default'}) to ${names.join(', ') || 'no address'}; the client connects to the first that accepts`,
+    ...(first === undefined ? {} : { node: first }),
+  };
 }
 
 function routePath(query: RouteQuery): string {
