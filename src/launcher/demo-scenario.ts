@@ -35,6 +35,8 @@ export interface DemoPeerToPeer {
   stunDown?: boolean;
   /** Put a firewall that drops inbound connections in front of both clients. */
   blockInbound?: boolean;
+  /** Time a direct attempt may take, in ms; DEMO_P2P_TIMEOUT_MS when absent. */
+  timeoutMs?: number;
 }
 
 /** Time a direct attempt of the demo may take; short, so a fallback shows quickly. */
@@ -181,7 +183,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
 /**
  * The demo's topology with peer to peer on: clients query the public STUN
  * server, which the cluster starts (or the master, with stunRole "master"), and a direct attempt may take
- * DEMO_P2P_TIMEOUT_MS. With `blockInbound` both clients sit behind a
+ * DEMO_P2P_TIMEOUT_MS unless `p2p.timeoutMs` sets another time. With `blockInbound` both clients sit behind a
  * firewall that drops inbound connections.
  */
 export function peerToPeerTopology(base: Topology | Record<string, unknown> | undefined, p2p: DemoPeerToPeer): Topology {
@@ -191,7 +193,7 @@ export function peerToPeerTopology(base: Topology | Record<string, unknown> | un
   return {
     ...topology,
     publicStun: topology.publicStun || stunRole === 'public',
-    peerToPeer: { enabled: true, stunRole, forceRelay: topology.peerToPeer.forceRelay, timeoutMs: DEMO_P2P_TIMEOUT_MS },
+    peerToPeer: { enabled: true, stunRole, forceRelay: topology.peerToPeer.forceRelay, timeoutMs: p2p.timeoutMs ?? DEMO_P2P_TIMEOUT_MS },
     clients: topology.clients.map((client) => (p2p.blockInbound === true ? { ...client, blockInbound: true } : client)),
   };
 }

@@ -51,6 +51,11 @@ export type DirectOutcome = { path: 'direct'; reason: string; direct: DirectPath
 /** A failure the peer reported itself (it sent "failed"), so no "failed" signal goes back. */
 class PeerFailure extends Error {}
 
+/** The peer's first dial failed, so this client dials back. */
+class PeerDialFailed extends Error {}
+
+type DirectSuccess = { path: 'direct'; reason: string; direct: DirectPath };
+
 /**
  * The direct attempt of one client at session start:
  * 1. query the STUN server from the client's own address for the reflexive address;
@@ -58,6 +63,7 @@ class PeerFailure extends Error {}
  * 3. run connectivity checks through the simulated NAT (see nat-model.ts);
  * 4. exchange the check results, then dial or accept one direct TLS WebSocket,
  *    authenticated by the ticket the master issued, within the plan's timeout.
+ *    The customer dials first; when its dial fails, the representative dials back.
  * Any failure resolves with the traffic-node path and the reason.
  */
 export class DirectAttempt {
@@ -103,7 +109,7 @@ export class DirectAttempt {
     }
   }
 
-  private async attempt(deadline: number): Promise<{ path: 'direct'; reason: string; direct: DirectPath }> {
+  private async attempt(deadline: number): Promise<DirectSuccess> {
     const { plan, address, network } = this.options;
     const certificate = await directCertificate();
     const listener = new DirectListener({ logger: this.logger }, { address, certificate, blockInbound: network.blockInbound, channel: this.options.channel });
@@ -140,10 +146,50 @@ export class DirectAttempt {
 
     const dialer = chooseDialer(this.options.role, outcome, peerChecks.checksReceived);
     if (dialer === undefined) throw new Error(`no connectivity check passed either NAT (this client ${network.natType}, peer's checks ${outcome.received ? 'received' : 'not received'}, own checks ${peerChecks.checksReceived ? 'received' : 'not received'} by the peer)`);
-    if (dialer === this.options.role) {
-      return this.dial(peer.tcp, peerCandidates.fingerprint, deadline);
+    // The first dialer's listener admits a dial back only when checks from the peer passed its own NAT.
+    const dialBack = dialer === this.options.role ? outcome.received : peerChecks.checksReceived;
+    if (dialer === this.options.role) return this.dialFirst(peer.tcp, peerCandidates.fingerprint, deadline, dialBack);
+    return this.acceptFirst(peer.tcp, peerCandidates.fingerprint, deadline, dialBack);
+  }
+
+  /**
+   * Dials the peer. With `dialBack`, the first dial gets half the remaining
+   * time; when it fails, the peer learns so through a "dial-failed" signal and
+   * dials this client's listener with the rest.
+   */
+  private async dialFirst(target: Endpoint, fingerprint: string, deadline: number, dialBack: boolean): Promise<DirectSuccess> {
+    const firstDeadline = dialBack ? Date.now() + Math.floor((deadline - Date.now()) / 2) : deadline;
+    try {
+      return await this.dial(target, fingerprint, firstDeadline);
+    } catch (error) {
+      if (!dialBack) throw error;
+      const reason = errorMessage(error);
+      this.logger.info({ reason }, 'direct dial failed; waiting for the peer to dial back');
+      this.sendSignal({ kind: 'dial-failed', reason });
+      try {
+        return await this.acceptDial(deadline + ACCEPT_GRACE_MS, `after this ${this.options.role}'s own dial failed`);
+      } catch (second) {
+        // The peer's "failed" report already names this client's failed dial.
+        if (second instanceof PeerFailure) throw second;
+        throw new Error(`${reason}; then ${errorMessage(second)}`, { cause: second });
+      }
     }
-    return this.acceptDial(deadline + ACCEPT_GRACE_MS);
+  }
+
+  /** Waits for the peer's dial; with `dialBack`, dials the peer itself once the peer reports that its dial failed. */
+  private async acceptFirst(target: Endpoint, fingerprint: string, deadline: number, dialBack: boolean): Promise<DirectSuccess> {
+    try {
+      return await this.acceptDial(deadline + ACCEPT_GRACE_MS, '', dialBack);
+    } catch (error) {
+      if (!(error instanceof PeerDialFailed)) throw error;
+      this.logger.info({ reason: error.message }, "the peer's direct dial failed; dialing back");
+      try {
+        return await this.dial(target, fingerprint, deadline, `after the peer's dial failed (${error.message})`);
+      } catch (second) {
+        const peerRole = this.options.role === 'customer' ? 'representative' : 'customer';
+        throw new Error(`the ${peerRole}'s dial failed (${error.message}); this ${this.options.role}'s dial back failed: ${errorMessage(second)}`, { cause: second });
+      }
+    }
   }
 
   /** Queries the STUN server from a socket on the client's own address and keeps the socket for the checks. */
@@ -177,11 +223,11 @@ export class DirectAttempt {
     }
   }
 
-  private async dial(target: Endpoint, fingerprint: string, deadline: number): Promise<{ path: 'direct'; reason: string; direct: DirectPath }> {
+  private async dial(target: Endpoint, fingerprint: string, deadline: number, note = ''): Promise<DirectSuccess> {
     const timeoutMs = Math.max(1, deadline - Date.now());
     this.logger.info({ target: `${target.address}:${target.port}`, timeoutMs }, 'dialing the peer directly');
     const channel = await dialDirect({ logger: this.logger }, { target, fingerprint, localAddress: this.options.address, timeoutMs, channel: this.options.channel });
-    const reason = `this ${this.options.role} dialed the peer's direct listener ${target.address}:${target.port}, which its connectivity checks reached`;
+    const reason = `this ${this.options.role} dialed the peer's direct listener ${target.address}:${target.port}, which its connectivity checks reached${note === '' ? '' : `, ${note}`}`;
     return this.withDeadline(deadline, channel, new Promise((resolve, reject) => {
       channel.onMessage((envelope) => {
         if (envelope.body === 'sessionJoined') {
@@ -199,7 +245,8 @@ export class DirectAttempt {
     }));
   }
 
-  private acceptDial(deadline: number): Promise<{ path: 'direct'; reason: string; direct: DirectPath }> {
+  /** Waits for the peer's dial and verifies it; with `switchOnDialFailed`, a "dial-failed" signal rejects with PeerDialFailed. */
+  private acceptDial(deadline: number, note: string, switchOnDialFailed = false): Promise<DirectSuccess> {
     const listener = this.listener!;
     const guard = new TicketReplayGuard();
     this.logger.info({ waitMs: deadline - Date.now() }, 'waiting for the peer to dial');
@@ -216,14 +263,16 @@ export class DirectAttempt {
       // A "failed" signal from the dialer ends the wait early.
       this.signalWaiter = () => {
         const failed = this.signals.find((signal) => signal.kind === 'failed');
+        const dialFailed = this.signals.find((signal) => signal.kind === 'dial-failed');
         if (failed !== undefined) finish(() => reject(new PeerFailure(`the peer reported: ${failed.reason}`)));
+        if (dialFailed !== undefined && switchOnDialFailed) finish(() => reject(new PeerDialFailed(dialFailed.reason)));
         if (this.abort.signal.aborted) finish(() => reject(new Error(errorMessage(this.abort.signal.reason))));
       };
       this.signalWaiter();
       listener.accept((channel) => {
         channel.onMessage((envelope) => {
           if (settled) throw new ProtocolError(ErrorCode.ERROR_UNEXPECTED_MESSAGE, 'the direct attempt is over');
-          const direct = this.verifyJoin(channel, envelope.body === 'sessionJoin' ? envelope.sessionJoin : undefined, guard);
+          const direct = this.verifyJoin(channel, envelope.body === 'sessionJoin' ? envelope.sessionJoin : undefined, guard, note);
           finish(() => resolve({ path: 'direct', reason: direct.reason, direct }));
         });
       });
@@ -231,7 +280,7 @@ export class DirectAttempt {
   }
 
   /** Verifies the dialer's SessionJoin as a traffic node would and replies with SessionJoined. Throws ProtocolError to reject the dialer. */
-  private verifyJoin(channel: Channel, join: atlas.ISessionJoin | null | undefined, guard: TicketReplayGuard): DirectPath {
+  private verifyJoin(channel: Channel, join: atlas.ISessionJoin | null | undefined, guard: TicketReplayGuard, note: string): DirectPath {
     if (join == null) throw new ProtocolError(ErrorCode.ERROR_UNEXPECTED_MESSAGE, 'expected SessionJoin as the first message on the direct connection');
     const key = Buffer.from(this.options.plan.directKey ?? []);
     const claims = verifyTicket(key, join.ticket, `direct:${this.options.selfId}`);
@@ -241,7 +290,7 @@ export class DirectAttempt {
     guard.consume(claims);
     channel.send({ sessionJoined: { nodeName: DIRECT_NODE, sessionId: this.options.sessionId, stream: '' } });
     const peer = { address: channel.remoteAddress, port: 0 };
-    const reason = `the peer dialed this ${this.options.role}'s direct listener, which its connectivity checks reached`;
+    const reason = `the peer dialed this ${this.options.role}'s direct listener, which its connectivity checks reached${note === '' ? '' : `, ${note}`}`;
     this.logger.info({ peer: channel.remoteAddress, participant: claims.participantId }, 'peer joined the direct connection');
     return new DirectPath(channel, this.logger, peer, reason);
   }

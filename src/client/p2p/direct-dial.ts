@@ -40,18 +40,27 @@ export async function dialDirect(deps: { logger: Logger }, options: DirectDialOp
 
   const startedAt = Date.now();
   await new Promise<void>((resolve, reject) => {
+    let settled = false;
     const fail = (error: Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
       ws.off('open', onOpen);
       ws.terminate();
-      // ws reports its handshake timeout as the socket error of the aborted request, so the elapsed time identifies a timeout.
+      // ws reports its own handshake timeout as the socket error of the aborted request, so the elapsed time identifies a timeout.
       const elapsedMs = Date.now() - startedAt;
       const detail = elapsedMs >= options.timeoutMs ? `no answer within ${elapsedMs} ms, so the peer's NAT or firewall dropped it` : error.message;
       reject(new Error(`direct connection to ${target.address}:${target.port} failed: ${detail}`, { cause: error }));
     };
     const onOpen = (): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
       ws.off('error', fail);
       resolve();
     };
+    // ws measures handshakeTimeout as socket inactivity, which can run past the deadline, so the deadline has its own timer.
+    const timer = setTimeout(() => fail(new Error('timed out')), options.timeoutMs);
     ws.on('upgrade', (response: IncomingMessage) => {
       const presented = (response.socket as TLSSocket).getPeerCertificate().fingerprint256;
       if (presented !== options.fingerprint) {

@@ -104,9 +104,10 @@ export function checksConnect(a: NatType, b: NatType): boolean {
 /**
  * The path rule. Clients take the direct path when peer to peer is on and
  * not forced off, the STUN server responds, connectivity checks pass between
- * their NATs, and the one dial works: the customer dials the
- * representative's direct listener, which a firewall that blocks inbound
- * connections drops. Every other case takes the traffic-node path.
+ * their NATs, and one dial works. The customer dials the representative's
+ * direct listener first. When a firewall that blocks inbound connections
+ * drops that dial, the representative dials the customer back. Every other
+ * case takes the traffic-node path.
  */
 export function predictPath(input: PathRuleInput): PredictedPath {
   if (!input.p2pEnabled) return { path: 'relay', reason: 'peer to peer is off' };
@@ -116,6 +117,11 @@ export function predictPath(input: PathRuleInput): PredictedPath {
   if (!checksConnect(customer.natType, representative.natType)) {
     return { path: 'relay', reason: `no connectivity check passes between ${customer.natType} and ${representative.natType} NATs` };
   }
-  if (representative.blockInbound) return { path: 'relay', reason: "the representative's firewall drops the customer's direct connection" };
-  return { path: 'direct', reason: `the customer (${customer.natType}) dials the representative (${representative.natType}) after connectivity checks pass` };
+  if (!representative.blockInbound) {
+    return { path: 'direct', reason: `the customer (${customer.natType}) dials the representative (${representative.natType}) after connectivity checks pass` };
+  }
+  if (!customer.blockInbound) {
+    return { path: 'direct', reason: `the representative's firewall drops the customer's dial, so the representative (${representative.natType}) dials the customer (${customer.natType}) back` };
+  }
+  return { path: 'relay', reason: "both clients' firewalls drop the other's direct connection" };
 }
