@@ -45,11 +45,7 @@ export interface SessionRecord {
   startedAtMs: number;
   connections: Map<string, SessionConnection[]>;
   logger: Logger;
-  /**
-   * Method that left a home node to the client, when one did; its home connections start with an empty node.
-   * NOTE: this field, customerReason and waiting are not replicated, so after a master takeover a
-   * session that still waits for a learned node never sends the waiting connection.
-   */
+  /** Method that left a home node to the client, when one did; its home connections start with an empty node. */
   delegatedMethod?: DelegatedMethod;
   /** Reason for the customer's home node, which the representative's cross connection uses. */
   customerReason?: ChoiceReason;

@@ -1,6 +1,6 @@
 import type { Logger } from '../logging/logger.js';
 import { StreamDirection, type atlas } from '../protocol/messages.js';
-import type { ChoiceReason } from '../routing/index.js';
+import { isDelegatedMethod, METHODS, type ChoiceReason } from '../routing/index.js';
 import { toWireReason } from './node-selection.js';
 import type { SessionConnection, SessionRecord } from './session-broker.js';
 
@@ -32,6 +32,10 @@ export function toReplicatedSession(session: SessionRecord): atlas.IReplicatedSe
     representativeReason: toWireReason(session.representativeReason),
     startedAtMs: session.startedAtMs,
     connections,
+    delegatedMethod: session.delegatedMethod ?? '',
+    ...(session.customerReason === undefined ? {} : { customerReason: toWireReason(session.customerReason) }),
+    waitingRepresentativeCross: session.waiting?.representativeCross ?? false,
+    waitingScreenShare: session.waiting?.screenShare ?? false,
   };
 }
 
@@ -55,23 +59,35 @@ export function fromReplicatedSession(replicated: atlas.IReplicatedSession, logg
     });
     connections.set(participantId, list);
   }
-  const reason = replicated.representativeReason ?? {};
-  const representativeReason: ChoiceReason = {
-    method: (reason.method ?? 'random') as ChoiceReason['method'],
-    ...(reason.prefix ? { prefix: reason.prefix, prefixLength: reason.prefixLength ?? 0 } : {}),
-    candidates: reason.candidates ?? 0,
-    tied: reason.tied ?? 0,
-    text: reason.text ?? '',
-  };
+  const delegatedMethod = delegatedMethodOf(replicated.delegatedMethod ?? '');
   return {
     id,
     customerId: replicated.customerId ?? '',
     representativeId: replicated.representativeId ?? '',
     customerNode: replicated.customerNode ?? '',
     representativeNode: replicated.representativeNode ?? '',
-    representativeReason,
+    representativeReason: fromWireReason(replicated.representativeReason ?? {}),
     startedAtMs: replicated.startedAtMs ?? 0,
     connections,
     logger: logger.child({ session: id }),
+    ...(delegatedMethod === undefined ? {} : { delegatedMethod }),
+    ...(replicated.customerReason == null ? {} : { customerReason: fromWireReason(replicated.customerReason) }),
+    waiting: { representativeCross: replicated.waitingRepresentativeCross ?? false, screenShare: replicated.waitingScreenShare ?? false },
   };
+}
+
+function fromWireReason(reason: atlas.IChoiceReason): ChoiceReason {
+  return {
+    method: (reason.method ?? 'random') as ChoiceReason['method'],
+    ...(reason.prefix ? { prefix: reason.prefix, prefixLength: reason.prefixLength ?? 0 } : {}),
+    candidates: reason.candidates ?? 0,
+    tied: reason.tied ?? 0,
+    text: reason.text ?? '',
+  };
+}
+
+/** Returns the delegated method a replicated session names; undefined for none or a name this version does not know. */
+function delegatedMethodOf(name: string): SessionRecord['delegatedMethod'] {
+  const method = METHODS.find((candidate) => candidate === name);
+  return method !== undefined && isDelegatedMethod(method) ? method : undefined;
 }
