@@ -28,6 +28,9 @@ export {
   type HeartbeatSpec,
   type TopologyProblem,
   type ValidatedTopology,
+  type ResolverSpec,
+  type AnycastSpec,
+  type AnycastRouteSpec,
 } from './config/topology.js';
 export { readClusterInfo, type ClusterInfo, type ClusterProcessInfo, type ProcessRole } from './config/cluster-info.js';
 export { AdminClient, AdminApiError, type AdminClientOptions } from './admin/admin-client.js';
