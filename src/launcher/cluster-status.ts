@@ -37,6 +37,8 @@ export interface ClusterStatus {
   configVersion?: number;
   syncedVersion?: number;
   syncRequired: boolean;
+  /** The primary master's STUN role while it serves: `host:port` clients query and the bound address. */
+  masterStun?: { endpoint: string; address: string };
   nodes: ProcessStatus[];
   clients: ProcessStatus[];
   warnings: string[];
@@ -52,6 +54,7 @@ interface MasterStatusReply {
   /** The master's "sync required" warning, worded as the admin API and `atlas-sim cluster show` word it. */
   syncWarning?: string;
   nodes?: { name: string; online: boolean; appliedConfigVersion: number }[];
+  stun?: { endpoint: string; address: string };
 }
 
 /** Fields of a traffic node's `status` reply this report reads. */
@@ -104,6 +107,7 @@ export async function collectClusterStatus(cluster: Cluster, record: SupervisorR
     configVersion: masterReply?.configVersion,
     syncedVersion: masterReply?.syncedVersion,
     syncRequired,
+    ...(masterReply?.stun === undefined ? {} : { masterStun: { endpoint: masterReply.stun.endpoint, address: masterReply.stun.address } }),
     nodes,
     clients,
     warnings,
@@ -151,6 +155,7 @@ export function formatClusterStatus(status: ClusterStatus): string[] {
     ? `cluster ${status.clusterName} is running (supervisor pid ${supervisor?.pid ?? '?'}${supervisor?.detached === true ? ', in the background' : ''})`
     : `cluster ${status.clusterName} is not running`;
   const versions = status.configVersion === undefined ? [] : [`configuration version ${status.configVersion}, last synced version ${status.syncedVersion ?? 0}`];
+  if (status.masterStun !== undefined) versions.push(`master STUN role: ${status.masterStun.endpoint} (UDP on ${status.masterStun.address})`);
   return [
     headline,
     ...versions,
