@@ -1,4 +1,4 @@
-// Where `atlas-sim route` gets its explanation: the primary master of a
+// Sources of the `atlas-sim route` explanation: the primary master of a
 // running cluster (the backup when the primary does not respond), or a
 // chooser built offline from a topology file.
 import { randomBytes } from 'node:crypto';
@@ -60,7 +60,7 @@ export async function explainOnCluster(runDir: string | undefined, query: RouteQ
  * Asks the cluster DNS server for the shared traffic hostname from the
  * client's own source address, as the client does, because the server picks
  * the resolver view by source address. Keeps the master's text when the
- * address cannot be bound or the lookup fails, and says why.
+ * address cannot be bound or the lookup fails, and adds the reason.
  */
 async function resolveAsClient(info: ClusterInfo, clientIp: string, delegation: DelegationView): Promise<DelegationView> {
   let addresses: string[];
