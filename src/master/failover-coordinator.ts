@@ -5,7 +5,7 @@ import { errorMessage } from '../util/errors.js';
 import type { FailoverState, FailoverStateStore, MasterRole, PeerMaster } from './failover-state.js';
 import { PauseDetector } from './pause-detector.js';
 import { PrimaryServices, type MasterContext } from './primary-services.js';
-import { ReplicaStore, readReplicatedSessions, type ReplicaStatus } from './replica-store.js';
+import { ReplicaStore, readReplicatedSessionKeys, readReplicatedSessions, type ReplicaStatus } from './replica-store.js';
 import type { FlushResult, ReplicationLinkStatus } from './replication-link.js';
 import type { ConnectingMaster, Refusal } from './replication-endpoint.js';
 import type { StatusEntry } from './status-history.js';
@@ -328,6 +328,7 @@ export class FailoverCoordinator {
     const { config } = this.deps.context;
     await this.deps.state.update({ role: 'primary', term, termHolder: config.name, proposedTerm: Math.max(this.state.proposedTerm, term) });
     const restoredSessions = await readReplicatedSessions({ logger: this.logger }, config.dataDir);
+    const restoredSessionKeys = await readReplicatedSessionKeys({ logger: this.logger }, config.dataDir);
     this.replica = undefined;
     this.fenced = false;
     await this.deps.standby.stop();
@@ -336,6 +337,7 @@ export class FailoverCoordinator {
         term,
         peer: this.state.peer ?? this.options.peer,
         restoredSessions,
+        restoredSessionKeys,
         fence: () => this.fence(),
         onNewerTerm: (newer, holder) => void this.enqueue(() => this.stepDown(newer, holder, `a traffic node or the other master knows term ${newer}`)),
       });

@@ -27,7 +27,7 @@ import { fromReplicatedSession } from './session-replica.js';
 import { StatusHistory } from './status-history.js';
 import { MasterStunRole, wantsMasterStun } from './stun-role.js';
 import { connectedClientsReport, statusReport, type ConnectedClientReport, type MasterStatusReport } from './status-report.js';
-import { SessionKeyStore } from './session-keys.js';
+import { fromReplicatedSessionKey, SessionKeyStore } from './session-keys.js';
 import { SupportQueue } from './support-queue.js';
 import { SyncCoordinator } from './sync-coordinator.js';
 
@@ -55,6 +55,8 @@ export interface PrimaryOptions {
   peer?: PeerMaster;
   /** Sessions the former primary had brokered, from the replicated state. */
   restoredSessions?: readonly atlas.ReplicatedSession[];
+  /** Session keys the former primary generated, from the replicated state. */
+  restoredSessionKeys?: readonly atlas.IReplicatedSessionKey[];
   restoredSessionGraceMs?: number;
   /** Throws when this master may not act as the primary now (see FailoverCoordinator). */
   fence?: () => void;
@@ -71,6 +73,8 @@ export interface PrimaryOptions {
 export class PrimaryServices {
   private restoreTimer: NodeJS.Timeout | undefined;
   private replication: ReplicationLink | undefined;
+  /** Keys of the session generation API, replicated to the backup with the sessions. */
+  private sessionKeys: SessionKeyStore | undefined;
   private readonly onKeyChange = (): void => this.links.reconnectAll('pre-shared key changed');
 
   private constructor(
@@ -128,6 +132,7 @@ export class PrimaryServices {
     watchNodeFailures({ logger, links, broker, report });
     const failoverRole = options.peer === undefined ? 'none' : 'primary';
     const sessionKeys = new SessionKeyStore(() => siteUrl(synced().siteHostname || SITE_HOSTNAME, config.public.port));
+    sessionKeys.restore((options.restoredSessionKeys ?? []).map(fromReplicatedSessionKey));
     const commandApi = await createMasterCommandApi({ logger, registry, broker, links, syncedConfig: synced, sessionKeys, failoverRole: () => failoverRole }, config, guid);
 
     const sync: SyncCoordinator = new SyncCoordinator({
@@ -184,6 +189,7 @@ export class PrimaryServices {
     );
 
     const services = new PrimaryServices(term, store, history, links, broker, membership, registry, control, context, options.onNewerTerm, stunRole);
+    services.sessionKeys = sessionKeys;
     if (options.peer !== undefined) services.replication = services.createReplication(options.peer);
     services.restoreSessions(options.restoredSessions ?? [], options.restoredSessionGraceMs ?? DEFAULT_RESTORED_SESSION_GRACE_MS);
     keys.on('change', services.onKeyChange);
@@ -266,7 +272,7 @@ export class PrimaryServices {
         psk: () => keys.key,
         self: { name: config.name, guid, model: config.model },
         term: () => this.term,
-        sources: { current: () => this.store.current, synced: () => this.store.synced, history: this.history, sessions: this.broker },
+        sources: { current: () => this.store.current, synced: () => this.store.synced, history: this.history, sessions: this.broker, ...(this.sessionKeys === undefined ? {} : { sessionKeys: this.sessionKeys }) },
         onNewerTerm: (newer, holder) => this.onNewerTerm?.(newer, holder),
         onBackupJoined: (backup) => void this.membership.backupJoined(backup, peer),
       },

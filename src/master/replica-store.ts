@@ -7,6 +7,8 @@ import { MAX_STATUS_HISTORY_ENTRIES, STATUS_HISTORY_FILE, validateStatusEntries,
 
 /** File in a master's data folder with the sessions the primary had brokered when it last replicated. */
 export const REPLICATED_SESSIONS_FILE = 'replicated-sessions.json';
+/** File in a master's data folder with the primary's unexpired session keys; writeFileAtomic makes it mode 0600. */
+export const REPLICATED_SESSION_KEYS_FILE = 'replicated-session-keys.json';
 
 /** What the backup's status report shows about the state it holds. */
 export interface ReplicaStatus {
@@ -32,6 +34,7 @@ export class ReplicaStore {
   private currentJson = '';
   private syncedJson = '';
   private sessionsJson = '';
+  private sessionKeysJson = '';
   private applied: ReplicaStatus;
 
   private constructor(
@@ -115,6 +118,11 @@ export class ReplicaStore {
     if (sessionsJson !== this.sessionsJson) await writeFileAtomic(join(this.dataDir, REPLICATED_SESSIONS_FILE), sessionsJson);
     this.sessionsJson = sessionsJson;
 
+    const keys = update.sessionKeys.map((key) => atlas.ReplicatedSessionKey.toObject(atlas.ReplicatedSessionKey.fromObject(key), { longs: Number, defaults: true }));
+    const sessionKeysJson = JSON.stringify(keys, null, 1);
+    if (sessionKeysJson !== this.sessionKeysJson) await writeFileAtomic(join(this.dataDir, REPLICATED_SESSION_KEYS_FILE), sessionKeysJson);
+    this.sessionKeysJson = sessionKeysJson;
+
     this.applied = {
       appliedSeq: update.seq,
       appliedAtMs: Date.now(),
@@ -149,3 +157,22 @@ function validateSessionsFile(value: unknown): atlas.ReplicatedSession[] {
   });
 }
 
+/** Reads the session keys a backup stored; an absent or unreadable file gives none, so their customers are rejected. */
+export async function readReplicatedSessionKeys(deps: { logger: Logger }, dataDir: string): Promise<atlas.ReplicatedSessionKey[]> {
+  const file = join(dataDir, REPLICATED_SESSION_KEYS_FILE);
+  const read = await readJsonWithBackup(file, validateSessionKeysFile);
+  if (read.status === 'unreadable') {
+    deps.logger.error({ file, problem: read.problem }, 'replicated session keys cannot be read; customers with keys of the former primary are rejected');
+    return [];
+  }
+  return read.status === 'ok' ? read.value : [];
+}
+
+function validateSessionKeysFile(value: unknown): atlas.ReplicatedSessionKey[] {
+  if (!Array.isArray(value)) throw new Error(`expected an array of replicated session keys, got ${typeof value}`);
+  return value.map((entry: unknown, index) => {
+    const problem = atlas.ReplicatedSessionKey.verify(entry as Record<string, unknown>);
+    if (problem !== null) throw new Error(`session key ${index}: ${problem}`);
+    return atlas.ReplicatedSessionKey.fromObject(entry as Record<string, unknown>);
+  });
+}

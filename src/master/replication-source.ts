@@ -1,5 +1,6 @@
 import type { ClusterConfig, atlas } from '../protocol/messages.js';
 import type { SessionRecord } from './session-broker.js';
+import { toReplicatedSessionKey, type SessionKey } from './session-keys.js';
 import { toReplicatedSession } from './session-replica.js';
 import type { StatusEntry } from './status-history.js';
 
@@ -11,6 +12,8 @@ export interface ReplicationSources {
   synced: () => ClusterConfig | undefined;
   history: { list(): readonly StatusEntry[]; readonly recorded: number };
   sessions: { readonly revision: number; list(): SessionRecord[] };
+  /** Session keys of the session generation API; none are replicated when absent. */
+  sessionKeys?: { readonly revision: number; list(): SessionKey[] };
 }
 
 /** An update without the fields the link stamps (sequence number, term, sender). */
@@ -28,6 +31,7 @@ export class ReplicationCursor {
   private sentSynced: ClusterConfig | undefined;
   private sentHistory = -1;
   private sentSessions = -1;
+  private sentSessionKeys = -1;
 
   constructor(private readonly sources: ReplicationSources) {}
 
@@ -38,7 +42,8 @@ export class ReplicationCursor {
       sources.current() !== this.sentCurrent ||
       sources.synced() !== this.sentSynced ||
       sources.history.recorded !== this.sentHistory ||
-      sources.sessions.revision !== this.sentSessions
+      sources.sessions.revision !== this.sentSessions ||
+      (sources.sessionKeys !== undefined && sources.sessionKeys.revision !== this.sentSessionKeys)
     );
   }
 
@@ -59,12 +64,14 @@ export class ReplicationCursor {
     this.sentSynced = sources.synced();
     this.sentHistory = recorded;
     this.sentSessions = sources.sessions.revision;
+    this.sentSessionKeys = sources.sessionKeys?.revision ?? -1;
     return {
       full: whole,
       ...(this.sentCurrent === undefined ? {} : { currentConfig: this.sentCurrent }),
       ...(this.sentSynced === undefined ? {} : { syncedConfig: this.sentSynced }),
       history: history.map((entry) => ({ atMs: entry.atMs, code: entry.code, message: entry.message })),
       sessions: sources.sessions.list().map(toReplicatedSession),
+      sessionKeys: (sources.sessionKeys?.list() ?? []).map(toReplicatedSessionKey),
     };
   }
 }

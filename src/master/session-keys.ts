@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import type { atlas } from '../protocol/messages.js';
 
 /** Digits of a short key, as customers type it. */
 export const SHORT_KEY_DIGITS = 7;
@@ -27,14 +28,13 @@ export interface SessionKey {
 export type RedeemResult = { ok: true; key: SessionKey } | { ok: false; reason: string };
 
 /**
- * Session keys of the session generation API, kept by the primary master.
- * A key admits one customer client until it expires; the same client may
- * reconnect with it.
- * NOTE: keys live in the primary's memory only, so a backup master that takes
- * over rejects keys generated before the takeover.
+ * Session keys of the session generation API, kept by the primary master and
+ * replicated to its backup. A key admits one customer client until it
+ * expires; the same client may reconnect with it.
  */
 export class SessionKeyStore {
   private readonly keys = new Map<string, SessionKey>();
+  private changes = 0;
 
   constructor(private readonly siteUrl: () => string) {}
 
@@ -54,7 +54,24 @@ export class SessionKeyStore {
       expiresAtMs: nowMs + options.ttlSeconds * 1000,
     };
     this.keys.set(shortKey, key);
+    this.changes++;
     return key;
+  }
+
+  /** Counter that rises with every change to the keys, so replication can tell when to send them again. */
+  get revision(): number {
+    return this.changes;
+  }
+
+  /** Keys that have not expired, for replication to the backup master. */
+  list(nowMs = Date.now()): SessionKey[] {
+    return [...this.keys.values()].filter((key) => nowMs < key.expiresAtMs);
+  }
+
+  /** Adds keys that the former primary generated (after a takeover). */
+  restore(keys: readonly SessionKey[]): void {
+    for (const key of keys) this.keys.set(key.shortKey, { ...key });
+    if (keys.length > 0) this.changes++;
   }
 
   /**
@@ -71,6 +88,7 @@ export class SessionKeyStore {
     if (key.redeemedBy !== undefined && key.redeemedBy !== clientId) {
       return { ok: false, reason: `the session key was already used by another customer client; each key admits one customer` };
     }
+    if (key.redeemedBy === undefined) this.changes++;
     key.redeemedBy = clientId;
     return { ok: true, key };
   }
@@ -85,4 +103,31 @@ export function shortKeyOf(presented: string): string {
   const text = presented.trim();
   const index = text.lastIndexOf(KEY_URL_PATH);
   return index >= 0 ? text.slice(index + KEY_URL_PATH.length) : text;
+}
+
+/** Converts a key to its replication message. */
+export function toReplicatedSessionKey(key: SessionKey): atlas.IReplicatedSessionKey {
+  return {
+    shortKey: key.shortKey,
+    keyUrl: key.keyUrl,
+    queueId: key.queueId,
+    externalKey: key.externalKey,
+    createdAtMs: key.createdAtMs,
+    expiresAtMs: key.expiresAtMs,
+    redeemedBy: key.redeemedBy ?? '',
+  };
+}
+
+/** Converts a replicated key back; an empty `redeemedBy` means unused. */
+export function fromReplicatedSessionKey(message: atlas.IReplicatedSessionKey): SessionKey {
+  const key: SessionKey = {
+    shortKey: message.shortKey ?? '',
+    keyUrl: message.keyUrl ?? '',
+    queueId: message.queueId ?? '',
+    externalKey: message.externalKey ?? '',
+    createdAtMs: Number(message.createdAtMs ?? 0),
+    expiresAtMs: Number(message.expiresAtMs ?? 0),
+  };
+  if (message.redeemedBy) key.redeemedBy = message.redeemedBy;
+  return key;
 }
