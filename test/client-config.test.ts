@@ -87,6 +87,24 @@ void t.test('args read cluster.json from run dir', async (t) => {
   t.equal(parsed.config.auto.accept, true);
 });
 
+void t.test('args derive seed from run dir', async (t) => {
+  const runDir = await mkdtemp(join(tmpdir(), 'atlas-client-seed-'));
+  t.teardown(() => rm(runDir, { recursive: true, force: true }));
+  await writeFile(join(runDir, 'cluster.json'), JSON.stringify({
+    seed: 'cluster-seed',
+    site: { host: 'support.example.test', port: 9443 },
+    dns: { address: '127.30.0.2', port: 5300 },
+    certsDir: 'certs',
+    heartbeat: { intervalMs: 500, timeoutMs: 2000 },
+    frames: { count: 20, sizeBytes: 512, intervalMs: 10 },
+  }));
+
+  const named = await parseClientArgs(['customer', '--run-dir', runDir, '--address', '127.30.0.21', '--name', 'customer-a']);
+  t.equal(named.help ? undefined : named.config.seed, 'cluster-seed/customer-a', 'seed stream named after the client');
+  const unnamed = await parseClientArgs(['customer', '--run-dir', runDir, '--address', '127.30.0.22']);
+  t.equal(unnamed.help ? undefined : unnamed.config.seed, 'cluster-seed/customer-127.30.0.22', 'default name gives the stream');
+});
+
 void t.test('args issue enables support request', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'atlas-client-args-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
