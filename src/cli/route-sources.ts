@@ -53,7 +53,9 @@ export async function explainOnCluster(runDir: string | undefined, query: RouteQ
       client.close();
     }
   }
-  throw new RouteUnavailableError(`no master responded to the route explanation request:\n  ${failures.join('\n  ')}`);
+  throw new RouteUnavailableError(
+    `no master responded to the route explanation request; check that the cluster runs with \`atlas-sim status\`, or explain offline with --topology FILE:\n  ${failures.join('\n  ')}`,
+  );
 }
 
 /**
