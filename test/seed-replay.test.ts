@@ -23,7 +23,10 @@ const SESSIONS = 4;
 /** Starts a cluster with `seed`, runs sessions one after another, and returns each session's home nodes. */
 async function homeNodes(seed: string): Promise<string[]> {
   const runDir = await mkdtemp(join(tmpdir(), 'atlas-seed-replay-'));
-  const cluster = await startCluster({ topology: TOPOLOGY, runDir, seed, removeRunDir: true });
+  const cluster = await startCluster({ topology: TOPOLOGY, runDir, seed, removeRunDir: true }).catch(async (error: unknown) => {
+    await rm(runDir, { recursive: true, force: true });
+    throw error;
+  });
   try {
     const homes: string[] = [];
     for (let i = 0; i < SESSIONS; i++) {
