@@ -73,6 +73,11 @@ export class ConnectivityChecks {
     this.targets.set(endpointKey(options.peer), options.peer);
   }
 
+  /** True when a check from `address` has passed this client's NAT so far. */
+  hasAdmitted(address: string): boolean {
+    return this.outcome.admittedAddresses.has(address);
+  }
+
   get result(): CheckOutcome {
     return { ...this.outcome, admittedAddresses: new Set(this.outcome.admittedAddresses) };
   }

@@ -9,7 +9,7 @@ import { TicketReplayGuard, verifyTicket } from '../../protocol/tickets.js';
 import { runBindingTransaction } from '../../stun-protocol/client.js';
 import { isLoopbackAddress } from '../../stun-protocol/ip-address.js';
 import { errorMessage } from '../../util/errors.js';
-import { ConnectivityChecks, type CheckOutcome, type Endpoint } from './connectivity-checks.js';
+import { ConnectivityChecks, type Endpoint } from './connectivity-checks.js';
 import { directCertificate } from './direct-certificate.js';
 import { dialDirect } from './direct-dial.js';
 import { DirectListener } from './direct-listener.js';
@@ -138,31 +138,32 @@ export class DirectAttempt {
     this.checks = checks;
     checks.start();
     const outcome = await checks.settle(Math.min(MAX_CHECK_WINDOW_MS, Math.max(0, deadline - Date.now())));
-    for (const admitted of outcome.admittedAddresses) listener.admit(admitted);
+    // Checks keep running until the attempt ends, so a check that passes after this point still opens the listener.
+    listener.admitWhen((address) => checks.hasAdmitted(address));
     // The peer may dial before its "checks" signal arrives through the master, so connections wait in the listener.
     this.logger.info({ received: outcome.received, answered: outcome.answered, dropped: outcome.dropped }, 'connectivity checks settled');
     this.sendSignal({ kind: 'checks', checksReceived: outcome.received });
     const peerChecks = await this.waitSignal('checks', deadline);
 
-    const dialer = chooseDialer(this.options.role, outcome, peerChecks.checksReceived);
-    if (dialer === undefined) throw new Error(`no connectivity check passed either NAT (this client ${network.natType}, peer's checks ${outcome.received ? 'received' : 'not received'}, own checks ${peerChecks.checksReceived ? 'received' : 'not received'} by the peer)`);
-    // The first dialer's listener admits a dial back only when checks from the peer passed its own NAT.
-    const dialBack = dialer === this.options.role ? outcome.received : peerChecks.checksReceived;
-    if (dialer === this.options.role) return this.dialFirst(peer.tcp, peerCandidates.fingerprint, deadline, dialBack);
-    return this.acceptFirst(peer.tcp, peerCandidates.fingerprint, deadline, dialBack);
+    // A check that passes either way triggers one back, so both clients receive checks or neither does; a
+    // client whose check window closed first may not have seen them yet, and its listener still admits later ones.
+    if (!outcome.received && !peerChecks.checksReceived) {
+      throw new Error(`no connectivity check passed either NAT (this client ${network.natType}, checks from the peer not received, own checks not received by the peer)`);
+    }
+    if (this.options.role === 'customer') return this.dialFirst(peer.tcp, peerCandidates.fingerprint, deadline);
+    return this.acceptFirst(peer.tcp, peerCandidates.fingerprint, deadline);
   }
 
   /**
-   * Dials the peer. With `dialBack`, the first dial gets half the remaining
-   * time; when it fails, the peer learns so through a "dial-failed" signal and
-   * dials this client's listener with the rest.
+   * Dials the peer with half of the remaining time. When that dial fails,
+   * this client sends a "dial-failed" signal, and the peer dials this
+   * client's listener with the rest.
    */
-  private async dialFirst(target: Endpoint, fingerprint: string, deadline: number, dialBack: boolean): Promise<DirectSuccess> {
-    const firstDeadline = dialBack ? Date.now() + Math.floor((deadline - Date.now()) / 2) : deadline;
+  private async dialFirst(target: Endpoint, fingerprint: string, deadline: number): Promise<DirectSuccess> {
+    const firstDeadline = Date.now() + Math.floor((deadline - Date.now()) / 2);
     try {
       return await this.dial(target, fingerprint, firstDeadline);
     } catch (error) {
-      if (!dialBack) throw error;
       const reason = errorMessage(error);
       this.logger.info({ reason }, 'direct dial failed; waiting for the peer to dial back');
       this.sendSignal({ kind: 'dial-failed', reason });
@@ -176,10 +177,10 @@ export class DirectAttempt {
     }
   }
 
-  /** Waits for the peer's dial; with `dialBack`, dials the peer itself once the peer reports that its dial failed. */
-  private async acceptFirst(target: Endpoint, fingerprint: string, deadline: number, dialBack: boolean): Promise<DirectSuccess> {
+  /** Waits for the peer's dial, and dials the peer itself once the peer reports that its dial failed. */
+  private async acceptFirst(target: Endpoint, fingerprint: string, deadline: number): Promise<DirectSuccess> {
     try {
-      return await this.acceptDial(deadline + ACCEPT_GRACE_MS, '', dialBack);
+      return await this.acceptDial(deadline + ACCEPT_GRACE_MS, '', true);
     } catch (error) {
       if (!(error instanceof PeerDialFailed)) throw error;
       this.logger.info({ reason: error.message }, "the peer's direct dial failed; dialing back");
@@ -350,21 +351,6 @@ export class DirectAttempt {
     // Closing the listener stops new connections and drops held ones; an accepted direct connection stays open.
     void this.listener?.stopListening();
   }
-}
-
-/**
- * Returns who dials: the customer when the representative received its
- * checks, as the rule in nat-model.ts has it. Both sides normally receive
- * checks or neither does; should only the customer have received them (the
- * representative's check window ended first), the representative dials.
- * Undefined when neither received any.
- */
-function chooseDialer(role: DirectRole, own: CheckOutcome, peerReceived: boolean): DirectRole | undefined {
-  const customerReceived = role === 'customer' ? own.received : peerReceived;
-  const representativeReceived = role === 'representative' ? own.received : peerReceived;
-  if (representativeReceived) return 'customer';
-  if (customerReceived) return 'representative';
-  return undefined;
 }
 
 /** Parses the peer's "udp ip:port" and "tcp ip:port" candidates; both must be loopback addresses. */

@@ -35,6 +35,7 @@ export class DirectListener {
   private readonly sockets = new Set<Socket | Duplex>();
   private readonly held = new Set<Socket>();
   private readonly admitted = new Set<string>();
+  private admits: (address: string) => boolean = () => false;
   private onChannel: ((channel: Channel) => void) | undefined;
   /** Channels that completed the handshakes before accept() set a handler. */
   private readonly waiting: Channel[] = [];
@@ -52,6 +53,11 @@ export class DirectListener {
   /** Lets connections from `address` through the NAT, because its connectivity checks did. */
   admit(address: string): void {
     this.admitted.add(address);
+  }
+
+  /** Lets connections through the NAT from every address `test` accepts at the time they arrive. */
+  admitWhen(test: (address: string) => boolean): void {
+    this.admits = test;
   }
 
   /** Sets the function that receives each direct channel after the TLS and WebSocket handshakes, starting with those already waiting. */
@@ -94,7 +100,7 @@ export class DirectListener {
     socket.once('close', () => this.sockets.delete(socket));
     socket.on('error', (error) => this.deps.logger.debug({ err: error.message }, 'direct listener socket error'));
     const peer = normaliseAddress(socket.remoteAddress ?? '');
-    const dropReason = this.options.blockInbound ? 'the firewall blocks inbound connections' : this.admitted.has(peer) ? undefined : 'no connectivity check from this address passed the NAT';
+    const dropReason = this.options.blockInbound ? 'the firewall blocks inbound connections' : this.admitted.has(peer) || this.admits(peer) ? undefined : 'no connectivity check from this address passed the NAT';
     if (dropReason !== undefined) {
       this.dropped++;
       this.held.add(socket);
