@@ -19,14 +19,14 @@ import { silentLogger } from '../src/logging/logger.js';
 import { createClusterLookup } from '../src/net/lookup.js';
 
 let cluster: Cluster;
+let runDir: string | undefined;
 
 t.before(async () => {
-  const runDir = await mkdtemp(join(tmpdir(), 'atlas-route-cluster-'));
+  runDir = await mkdtemp(join(tmpdir(), 'atlas-route-cluster-'));
   cluster = await startCluster({ topology: DEFAULT_TOPOLOGY, runDir, seed: 'route-cluster', removeRunDir: true });
 });
 
 t.teardown(async () => {
-  const runDir = cluster?.runDir;
   await cluster?.close();
   if (runDir !== undefined) await rm(runDir, { recursive: true, force: true });
 });

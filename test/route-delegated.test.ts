@@ -13,15 +13,15 @@ import { loadTopology, startCluster, type Cluster } from '../src/index.js';
 import { cliEntry } from '../src/launcher/project-root.js';
 
 let cluster: Cluster;
+let runDir: string | undefined;
 
 t.before(async () => {
   const { topology } = await loadTopology(join(import.meta.dirname, '..', 'topologies', 'a-record.json'));
-  const runDir = await mkdtemp(join(tmpdir(), 'atlas-route-delegated-'));
+  runDir = await mkdtemp(join(tmpdir(), 'atlas-route-delegated-'));
   cluster = await startCluster({ topology, runDir, seed: 'route-delegated', removeRunDir: true });
 });
 
 t.teardown(async () => {
-  const runDir = cluster?.runDir;
   await cluster?.close();
   if (runDir !== undefined) await rm(runDir, { recursive: true, force: true });
 });

@@ -28,14 +28,14 @@ const TOPOLOGY = {
 };
 
 let cluster: Cluster;
+let runDir: string | undefined;
 
 t.before(async () => {
-  const runDir = await mkdtemp(join(tmpdir(), 'atlas-session-key-failover-'));
+  runDir = await mkdtemp(join(tmpdir(), 'atlas-session-key-failover-'));
   cluster = await startCluster({ topology: TOPOLOGY, runDir, seed: 'session-key-failover', removeRunDir: true });
 });
 
 t.teardown(async () => {
-  const runDir = cluster?.runDir;
   await cluster?.close();
   if (runDir !== undefined) await rm(runDir, { recursive: true, force: true });
 });

@@ -27,16 +27,16 @@ const TOPOLOGY = {
 };
 
 let cluster: Cluster;
+let runDir: string | undefined;
 let api: CommandApiClient;
 
 t.before(async () => {
-  const runDir = await mkdtemp(join(tmpdir(), 'atlas-session-key-'));
+  runDir = await mkdtemp(join(tmpdir(), 'atlas-session-key-'));
   cluster = await startCluster({ topology: TOPOLOGY, runDir, seed: 'session-key', removeRunDir: true });
   api = await CommandApiClient.open(cluster.info, runFolderPaths(runDir).apiAccountFile);
 });
 
 t.teardown(async () => {
-  const runDir = cluster?.runDir;
   await cluster?.close();
   if (runDir !== undefined) await rm(runDir, { recursive: true, force: true });
 });
