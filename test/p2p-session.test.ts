@@ -186,6 +186,10 @@ void t.test('master STUN role follows the setting', async (t) => {
   t.match(problems, /stunRole/, 'names stunRole');
   t.match(problems, /timeoutMs/, 'names timeoutMs');
 
+  const ipServer = await cluster.admin.put(ADMIN_PATHS.peerToPeer, { publicStunServer: '127.0.0.1:3478' }).catch((error: unknown) => error);
+  t.ok(ipServer instanceof AdminApiError && ipServer.status === 400, 'an IP address as STUN server gets 400');
+  t.match(JSON.stringify((ipServer as AdminApiError).problem), /publicStunServer.*is an IP address/, 'and names publicStunServer');
+
   const cli = await runCli(['cluster', 'peer-to-peer', '--enabled', 'maybe', '--run-dir', cluster.runDir]);
   t.equal(cli.code, 1, 'cluster peer-to-peer with an invalid value exits 1');
   t.match(cli.stderr, /enabled/, 'and names the field');

@@ -106,6 +106,7 @@ export function formatClients(report: ClientsReport): string[] {
 function describeConnection(connection: ClientConnectionView): string {
   if (connection.channel === 'control') return 'control channel';
   // On the direct path the stream bypasses the traffic node the master assigned, so the node never reports it connected.
-  const state = connection.path === 'direct' ? ', direct path (not through this node)' : connection.connected ? '' : ', not connected';
+  let state = connection.connected ? '' : ', not connected';
+  if (connection.path === 'direct') state = ', direct path (not through this node)';
   return `${connection.kind ?? 'session'} ${connection.direction ?? ''} ${connection.stream ?? ''}${state}`.replace(/\s+/g, ' ').trim();
 }

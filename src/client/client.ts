@@ -355,7 +355,7 @@ export class Client extends EventEmitter<ClientEvents> {
 
   /**
    * Decides the path of a new session: the traffic-node path when the
-   * cluster has peer to peer off or the plan says to skip the attempt, else
+   * cluster has peer to peer off or the plan gives a reason to skip, else
    * the outcome of a direct attempt. Assignments wait in the session until then.
    */
   private choosePath(session: ClientSession, start: atlas.SessionStart): void {

@@ -27,7 +27,7 @@ export interface DemoOptions {
   p2p?: DemoPeerToPeer;
 }
 
-/** How `demo --p2p` sets up and breaks the direct path. */
+/** Settings `demo --p2p` uses to set up and break the direct path. */
 export interface DemoPeerToPeer {
   /** STUN server the clients query; "public" (the default) starts the public STUN process. */
   stunRole?: StunRole;
@@ -181,7 +181,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
 }
 
 /**
- * The demo's topology with peer to peer on: clients query the public STUN
+ * Returns the demo's topology with peer to peer on: clients query the public STUN
  * server, which the cluster starts (or the master, with stunRole "master"), and a direct attempt may take
  * DEMO_P2P_TIMEOUT_MS unless `p2p.timeoutMs` sets another time. With `blockInbound` both clients sit behind a
  * firewall that drops inbound connections.
@@ -198,7 +198,7 @@ export function peerToPeerTopology(base: Topology | Record<string, unknown> | un
   };
 }
 
-/** The path the rules in nat-model.ts predict for the demo's two clients. */
+/** Returns the path the rules in nat-model.ts predict for the demo's two clients. */
 function expectPath(topology: Topology, p2p: DemoPeerToPeer): PredictedPath {
   const customer = topology.clients.find((client) => client.role === 'customer');
   const representative = topology.clients.find((client) => client.role === 'representative');
@@ -319,7 +319,7 @@ async function collectObservations(cluster: Cluster, participants: Participants,
   if (report.path !== undefined) report.path.reported = await collectPaths(cluster, participants, stats, clientNames);
 }
 
-/** The path each client reports in its stats, and the path the master's connected-clients report gives each connection. */
+/** Collects the path each client reports in its stats, and the path the master's connected-clients report gives each connection. */
 async function collectPaths(cluster: Cluster, participants: Participants, stats: Map<string, ClientStatsReply>, clientNames: Map<string, string>): Promise<DemoPath[]> {
   const reported: DemoPath[] = [];
   for (const { spec } of [participants.customer, participants.rep]) {

@@ -226,7 +226,7 @@ function checkStreamPaths(observation: DemoObservation): DemoCheck[] {
   return checks;
 }
 
-/** Every client and the master report the path the rules predict. */
+/** Checks that every client and the master report the path the rules predict. */
 function checkPaths(observation: DemoObservation): DemoCheck[] {
   const expected = observation.expectedPath;
   if (expected === undefined) return [];
@@ -242,7 +242,7 @@ function checkPaths(observation: DemoObservation): DemoCheck[] {
   return checks;
 }
 
-/** On the direct path every stream goes between the clients and no traffic node carries a session client. */
+/** Checks that on the direct path every stream goes between the clients and no traffic node carries a session client. */
 function checkDirectStreams(observation: DemoObservation): DemoCheck[] {
   const checks: DemoCheck[] = observation.streams.map((stream) => ({
     rule: `${stream.stream} flows directly from ${stream.from} to ${stream.to}`,

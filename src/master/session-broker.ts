@@ -28,7 +28,7 @@ export interface SessionConnection {
   connectedAtMs?: number;
   /** Path the client reported for the stream ("direct" or "relay"); empty until it reports one. */
   path: string;
-  /** Why the client took `path`; empty until it reports one. */
+  /** Reason the client gave for `path`; empty until it reports one. */
   pathReason?: string;
 }
 

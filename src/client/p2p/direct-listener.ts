@@ -25,8 +25,9 @@ export interface DirectListenerOptions {
  * it sits the simulated NAT and firewall: a TCP connection is handed to TLS
  * only when it comes from an address whose connectivity checks passed the
  * client's NAT and no firewall blocks inbound connections. Any other
- * connection is held open without a byte in reply and destroyed on close(),
- * so the dialer sees a dropped connection time out, not a refusal.
+ * connection is held open without a byte in reply and destroyed when the
+ * listener stops, so the dialer's connection times out as a dropped one
+ * does, instead of being refused.
  */
 export class DirectListener {
   private readonly tcp: TcpServer;
