@@ -5,7 +5,7 @@ import { AdminApiError, AdminClient } from '../admin/admin-client.js';
 import { readAdminCredentials } from '../admin/credentials.js';
 import { loadClusterCa } from '../client/connector.js';
 import type { ClusterInfo } from '../config/cluster-info.js';
-import { findRun } from '../launcher/run-lookup.js';
+import { findRun, NoRunningClusterError } from '../launcher/run-lookup.js';
 import { silentLogger } from '../logging/logger.js';
 import { createClusterLookup } from '../net/lookup.js';
 import { formatProblemValue } from '../net/http/router.js';
@@ -44,8 +44,8 @@ export interface AdminTarget {
 }
 
 /**
- * Finds a cluster by its run folder (`--run-dir`, else the most recent run
- * folder under runs/) and builds admin clients for it. Throws ConfigError
+ * Finds a cluster by its run folder (`--run-dir`, else the newest running
+ * cluster under runs/) and builds admin clients for it. Throws ConfigError
  * naming the missing file or option.
  */
 export async function openAdminTarget(runDir: string | undefined): Promise<AdminTarget> {
@@ -88,7 +88,7 @@ export function describeAdminError(error: unknown): string {
 
 /** Prints an admin command's failure to stderr, or as JSON with --json, and returns the exit code. */
 export function reportFailure(command: string, error: unknown, json: boolean): number {
-  if (error instanceof ConfigError) {
+  if (error instanceof ConfigError && !(error instanceof NoRunningClusterError)) {
     console.error(`atlas-sim ${command}: ${error.message}`);
     return EXIT_USAGE;
   }

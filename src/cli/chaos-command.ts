@@ -1,12 +1,8 @@
-import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { CLUSTER_INFO_FILE, readClusterInfo } from '../config/cluster-info.js';
-import { projectRoot } from '../launcher/project-root.js';
 import { PROCESS_FAULTS } from '../launcher/process-faults.js';
+import { findRun, NoRunningClusterError } from '../launcher/run-lookup.js';
 import { describeLinkFault, type LinkFault, type ValidLinkFault } from '../netfault/link-fault.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 
@@ -38,8 +34,8 @@ link faults between processes A and B (B may be '*' for every other process):
 heal removes the fault ID, or every fault without one; faults lists them.
 
 options:
-  --run-dir DIR   run folder of the cluster (default: the newest folder under
-                  runs/ whose cluster.json names a live control socket)
+  --run-dir DIR   run folder of the cluster (default: the newest running
+                  cluster under runs/)
   --json          print the result as JSON
   --help          print this text
 `;
@@ -117,7 +113,7 @@ export async function main(argv: string[]): Promise<number> {
     socketPath = await findControlSocket(parsed.runDir);
   } catch (error) {
     console.error(`atlas-sim chaos: ${errorMessage(error)}`);
-    return 2;
+    return error instanceof NoRunningClusterError ? 1 : 2;
   }
 
   let response: { ok: boolean; result?: unknown; error?: string };
@@ -172,20 +168,11 @@ export function sendControlRequest(socketPath: string, request: ChaosRequest | {
   });
 }
 
-/** Returns the control socket of the run folder, or of the newest run folder under runs/ that has a live one. */
+/** Returns the control socket of the run folder, or of the newest running cluster under the runs folder. */
 async function findControlSocket(runDir: string | undefined): Promise<string> {
-  if (runDir !== undefined) {
-    const info = await readClusterInfo(runDir);
-    if (info.controlSocket === undefined) throw new ConfigError(`${join(runDir, CLUSTER_INFO_FILE)} names no control socket; the cluster was started with controlSocket: false or is not running`);
-    return info.controlSocket;
+  const run = await findRun({ runDir });
+  if (run.info.controlSocket === undefined) {
+    throw new ConfigError(`${run.paths.clusterInfoFile} names no control socket; the cluster was started with controlSocket: false or is not running`);
   }
-  const runsDir = join(projectRoot(), 'runs');
-  const entries = (await readdir(runsDir).catch(() => [] as string[])).sort().reverse();
-  for (const entry of entries) {
-    const dir = join(runsDir, entry);
-    if (!existsSync(join(dir, CLUSTER_INFO_FILE))) continue;
-    const info = await readClusterInfo(dir).catch(() => undefined);
-    if (info?.controlSocket !== undefined && existsSync(info.controlSocket)) return info.controlSocket;
-  }
-  throw new ConfigError(`no running cluster found under ${runsDir}; pass --run-dir DIR (the folder \`atlas-sim up\` printed)`);
+  return run.info.controlSocket;
 }

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { CommandApiClient } from '../launcher/command-api-client.js';
-import { findRun } from '../launcher/run-lookup.js';
+import { findRun, NoRunningClusterError } from '../launcher/run-lookup.js';
 import { formatTable } from '../launcher/text-table.js';
 import type { ApplianceSummaryView, ClientConnectionView, ConnectedClientView } from '../master/command-api/connected-clients.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
@@ -15,7 +15,7 @@ reason the master chose that node.
 
 options:
   --node NAME     list only the clients connected to this appliance (master or traffic node)
-  --run-dir DIR   run folder of the cluster (default: the most recent one under runs/)
+  --run-dir DIR   run folder of the cluster (default: the newest running cluster under runs/)
   --json          print JSON instead of tables
   --help          print this text
 `;
@@ -28,7 +28,7 @@ export interface ClientsReport {
   clients: ConnectedClientView[];
 }
 
-/** `atlas-sim clients`: exit code 0 on success, 1 when the master cannot be reached, 2 on bad usage. */
+/** `atlas-sim clients`: exit code 0 on success, 1 when no cluster runs or the master cannot be reached, 2 on bad usage. */
 export async function main(argv: string[]): Promise<number> {
   let values;
   try {
@@ -47,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
     report = await readClients(values['run-dir'], values.node);
   } catch (error) {
     console.error(`atlas-sim clients: ${errorMessage(error)}`);
-    return error instanceof ConfigError ? 2 : 1;
+    return error instanceof ConfigError && !(error instanceof NoRunningClusterError) ? 2 : 1;
   }
   if (values.json === true) console.log(JSON.stringify(report, null, 2));
   else console.log(formatClients(report).join('\n'));

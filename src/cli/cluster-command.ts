@@ -46,8 +46,8 @@ traffic node fields (add-node, edit-node):
   --srv-priority N, --srv-weight N   SRV record priority and weight (0-65535)
 
 options of every subcommand:
-  --run-dir DIR                 run folder of the cluster (default: the most
-                                recent one under runs/)
+  --run-dir DIR                 run folder of the cluster (default: the newest
+                                running cluster under runs/)
   --json                        print the API's JSON reply instead of text
   --help                        print this text
 

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { isProcessRunning } from '../launcher/address-block.js';
 import { STOP_GRACE_MS } from '../launcher/cluster.js';
 import { stopOwnedProcess, waitForPidExit } from '../launcher/process-stop.js';
-import { findRun, type FoundRun } from '../launcher/run-lookup.js';
+import { findRun, NoRunningClusterError, type FoundRun } from '../launcher/run-lookup.js';
 import { requestSupervisor } from '../launcher/supervisor-client.js';
 import { readSupervisorRecord, type SupervisorRecord } from '../launcher/supervisor.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
@@ -16,7 +16,7 @@ exited, stops any process of the run that is left (SIGTERM, then SIGKILL),
 and releases the cluster's loopback address block.
 
 options:
-  --run-dir DIR   run folder of the cluster (default: the most recent one under runs/)
+  --run-dir DIR   run folder of the cluster (default: the newest running cluster under runs/)
   --help          print this text
 `;
 
@@ -41,6 +41,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     run = await findRun({ runDir: values['run-dir'] });
   } catch (error) {
+    if (error instanceof NoRunningClusterError) {
+      console.log(`no running cluster under ${error.runsRoot}; nothing to stop (pass --run-dir DIR to clean up the processes of a stopped run)`);
+      return 0;
+    }
     if (!(error instanceof ConfigError)) throw error;
     console.error(`atlas-sim down: ${error.message}`);
     return 2;

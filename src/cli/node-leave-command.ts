@@ -12,7 +12,7 @@ disband (\`atlas-sim cluster disband\` lists them).
 
 options:
   --node NAME       traffic node to remove
-  --run-dir DIR     run folder of the cluster (default: the most recent one under runs/)
+  --run-dir DIR     run folder of the cluster (default: the newest running cluster under runs/)
   --json            print the JSON reply
   --help            print this text
 `;

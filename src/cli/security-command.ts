@@ -19,8 +19,8 @@ subcommands:
 options:
   --node NAME              appliance to address; repeat for several (default: all)
   --key-file FILE          file whose first line is the key (set-key); stdin when absent
-  --run-dir DIR            run folder of the cluster (default: the most recent
-                           one under runs/)
+  --run-dir DIR            run folder of the cluster (default: the newest
+                           running cluster under runs/)
   --json                   print JSON instead of text
   --help                   print this text
 

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { isProcessRunning } from '../launcher/address-block.js';
 import { formatClusterStatus, offlineClusterStatus, type ClusterStatus } from '../launcher/cluster-status.js';
-import { findRun } from '../launcher/run-lookup.js';
+import { findRun, NoRunningClusterError } from '../launcher/run-lookup.js';
 import { requestSupervisor } from '../launcher/supervisor-client.js';
 import { readSupervisorRecord } from '../launcher/supervisor.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
@@ -14,12 +14,12 @@ that a sync is required. A traffic node is "connected" when it and the master
 both report their appliance link up.
 
 options:
-  --run-dir DIR   run folder of the cluster (default: the most recent one under runs/)
+  --run-dir DIR   run folder of the cluster (default: the newest running cluster under runs/)
   --json          print the status as JSON
   --help          print this text
 `;
 
-/** `atlas-sim status`: exit code 0 when the cluster runs, 3 when it does not, 2 on bad usage. */
+/** `atlas-sim status`: exit code 0 when the cluster runs, 3 when it (or, without --run-dir, any cluster) does not, 2 on bad usage. */
 export async function main(argv: string[]): Promise<number> {
   let values;
   try {
@@ -39,7 +39,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(`atlas-sim status: ${error.message}`);
-    return 2;
+    return error instanceof NoRunningClusterError ? 3 : 2;
   }
   if (values.json === true) console.log(JSON.stringify(status, null, 2));
   else console.log(formatClusterStatus(status).join('\n'));

@@ -5,8 +5,13 @@ import { ADMIN_PASSWORD_FILE, ADMIN_PASSWORD_HASH_FILE } from '../admin/credenti
 import { CLUSTER_INFO_FILE } from '../config/cluster-info.js';
 import { projectRoot } from './project-root.js';
 
-/** Folder that contains the run folders `atlas-sim up` creates by default. */
+/** Environment variable that moves the folder of default run folders away from runs/ under the project root. */
+export const RUNS_DIR_ENV = 'ATLAS_RUNS_DIR';
+
+/** Folder that contains the run folders `atlas-sim up` creates by default: $ATLAS_RUNS_DIR, else runs/ under the project root. */
 export function defaultRunsRoot(): string {
+  const fromEnv = process.env[RUNS_DIR_ENV];
+  if (fromEnv !== undefined && fromEnv !== '') return resolve(fromEnv);
   return join(projectRoot(), 'runs');
 }
 
