@@ -202,8 +202,15 @@ export class Client extends EventEmitter<ClientEvents> {
       if (this.config.role === 'representative' && !session.links.some((link) => link.direction === 'subscribe')) return undefined;
       if (session.pathPending) return undefined;
       return session.pendingSubscriptions().length === 0 ? session : undefined;
-    }, () => `timed out after ${timeoutMs} ms waiting for streams: ${this.session?.describePendingSubscriptions() || "the customer's screen, whose connection the master has not sent yet"}`);
+    }, () => `timed out after ${timeoutMs} ms waiting for streams: ${this.describeStreamWait()}`);
     return this.stats();
+  }
+
+  /** Names what a stream wait still waits for, for its timeout message. */
+  private describeStreamWait(): string {
+    if (this.session === undefined) return 'no session started';
+    if (this.session.pathPending) return 'the direct attempt, which has not decided the path yet';
+    return this.session.describePendingSubscriptions() || "the customer's screen, whose connection the master has not sent yet";
   }
 
   private waitFor<T>(timeoutMs: number, check: () => T | undefined, describeTimeout: () => string): Promise<T> {
