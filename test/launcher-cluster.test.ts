@@ -106,6 +106,12 @@ void t.test('failed start leaves nothing', async (t) => {
 
 void t.test('invalid topology rejected before start', async (t) => {
   const runDir = await tempRunDir(t);
-  await t.rejects(startCluster({ topology: { ...SMALL_TOPOLOGY, method: 'nearest' }, runDir }), /method: "nearest" is not a traffic node selection method/);
+  await t.rejects(startCluster({ topology: { ...SMALL_TOPOLOGY, method: 'nearest' }, runDir }), /^invalid topology:\n {2}method: "nearest" is not a traffic node selection method/);
+  t.notOk(existsSync(join(runDir, 'logs')), 'nothing written to the run folder');
+});
+
+void t.test('frame count option out of range', async (t) => {
+  const runDir = await tempRunDir(t);
+  await t.rejects(startCluster({ topology: SMALL_TOPOLOGY, runDir, frames: { count: 2_000_000 } }), /^invalid topology:\n {2}frames\.count: 2000000 is not an integer from 1 to 1000000/);
   t.notOk(existsSync(join(runDir, 'logs')), 'nothing written to the run folder');
 });

@@ -61,6 +61,16 @@ void t.test('numeric seed becomes a string', (t) => {
   t.end();
 });
 
+void t.test('fractional seed names both accepted types', (t) => {
+  t.throws(() => validateTopology({ ...baseTopology(), seed: 12.5 }), { message: /seed: 12\.5 must be a non-empty string or an integer/ });
+  t.end();
+});
+
+void t.test('topology passed in code', (t) => {
+  t.throws(() => validateTopology({ ...baseTopology(), method: 'nearest' }, 'topology'), { message: /^invalid topology:\n {2}method: "nearest"/ }, 'says "invalid topology" once');
+  t.end();
+});
+
 void t.test('invalid fields name field, value and fix', (t) => {
   const cases: { name: string; edit: (topology: Record<string, unknown>) => void; field: string; value: unknown; fix: RegExp }[] = [
     { name: 'uppercase node name', edit: (x) => ((x.trafficNodes as object[])[0] = { name: 'US_1', timezone: '+00:00' }), field: 'trafficNodes[0].name', value: 'US_1', fix: /DNS label.*lowercase/ },

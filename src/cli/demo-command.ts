@@ -1,9 +1,9 @@
 import { parseArgs } from 'node:util';
 import type { Topology } from '../config/topology.js';
-import { loadTopology } from '../config/topology-validation.js';
+import { loadTopology, MAX_FRAME_COUNT } from '../config/topology-validation.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { formatDemoReport } from '../launcher/demo-report.js';
-import { runDemo, type DemoPeerToPeer } from '../launcher/demo-scenario.js';
+import { checkDemoClients, runDemo, type DemoPeerToPeer, type DemoReport } from '../launcher/demo-scenario.js';
 import { removeRunFolder } from '../launcher/run-folder.js';
 
 export const DEMO_USAGE = `usage: atlas-sim demo [options]
@@ -74,7 +74,9 @@ function parseDemoArgs(argv: string[]): DemoArgs | 'help' {
   let frames: number | undefined;
   if (values.frames !== undefined) {
     frames = Number(values.frames);
-    if (!/^\d+$/.test(values.frames) || frames < 1) throw new ConfigError(`--frames "${values.frames}" is invalid; pass a positive integer such as 300`);
+    if (!/^\d+$/.test(values.frames) || frames < 1 || frames > MAX_FRAME_COUNT) {
+      throw new ConfigError(`--frames "${values.frames}" is invalid; pass an integer from 1 to ${MAX_FRAME_COUNT}, such as 300`);
+    }
   }
   const stunDown = values['stun-down'] === true;
   const blockInbound = values['block-inbound'] === true;
@@ -106,6 +108,7 @@ export async function main(argv: string[]): Promise<number> {
       const loaded = await loadTopology(args.topologyFile);
       topology = loaded.topology;
       for (const warning of loaded.warnings) console.error(`warning: ${warning}`);
+      checkDemoClients(topology);
     }
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
@@ -114,14 +117,21 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   const json = args.json;
-  const report = await runDemo({
-    topology,
-    runDir: args.runDir,
-    seed: args.seed,
-    frames: args.frames === undefined ? undefined : { count: args.frames },
-    ...(args.p2p === undefined ? {} : { p2p: args.p2p }),
-    onStep: json ? undefined : (line) => console.log(`- ${line}`),
-  });
+  let report: DemoReport;
+  try {
+    report = await runDemo({
+      topology,
+      runDir: args.runDir,
+      seed: args.seed,
+      frames: args.frames === undefined ? undefined : { count: args.frames },
+      ...(args.p2p === undefined ? {} : { p2p: args.p2p }),
+      onStep: json ? undefined : (line) => console.log(`- ${line}`),
+    });
+  } catch (error) {
+    // runDemo throws only before the session starts: a ConfigError for an invalid run folder or option, else a failed cluster start.
+    console.error(`atlas-sim demo: ${errorMessage(error)}`);
+    return error instanceof ConfigError ? 2 : 1;
+  }
 
   const keep = args.keepRunDir || !report.verdict.ok;
   if (!keep) await removeRunFolder({ dir: report.runDir, created: report.runDirCreated });

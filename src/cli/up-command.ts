@@ -107,7 +107,13 @@ async function runInForeground(args: UpArgs, topology: Topology | undefined): Pr
   void signal.then((name) => {
     if (starting) console.log(`\n${name}: stopping once the processes that are starting have started...`);
   });
-  const cluster = await startCluster({ topology, runDir: args.runDir, seed: args.seed, startClients: args.withClients });
+  let cluster: Cluster;
+  try {
+    cluster = await startCluster({ topology, runDir: args.runDir, seed: args.seed, startClients: args.withClients });
+  } catch (error) {
+    console.error(`atlas-sim up: ${errorMessage(error)}`);
+    return error instanceof ConfigError ? 2 : 1;
+  }
   const supervisor = await Supervisor.start(cluster, { detached: false });
   starting = false;
   const early = await Promise.race([signal, Promise.resolve(undefined)]);

@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cliEntry } from '../launcher/project-root.js';
-import { defaultRunDir } from '../launcher/run-folder.js';
+import { checkRunFolder, defaultRunDir } from '../launcher/run-folder.js';
+import { ConfigError } from '../util/errors.js';
 
 /** Time `up --detach` waits for the background supervisor to report every node connected or a failure. */
 export const DEFAULT_DETACH_TIMEOUT_MS = 180_000;
@@ -27,7 +29,15 @@ export interface DetachArgs {
  */
 export async function detachCluster(args: DetachArgs, timeoutMs = DEFAULT_DETACH_TIMEOUT_MS): Promise<number> {
   const runDir = resolve(args.runDir ?? defaultRunDir());
-  const launcherLog = join(runDir, 'logs', 'launcher.log');
+  const logsDir = join(runDir, 'logs');
+  const launcherLog = join(logsDir, 'launcher.log');
+  try {
+    await checkRunFolder(runDir);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`atlas-sim up: ${error.message}`);
+    return 2;
+  }
 
   const forwarded = ['--run-dir', runDir];
   if (args.topologyFile !== undefined) forwarded.push('--topology', resolve(args.topologyFile));
@@ -42,7 +52,8 @@ export async function detachCluster(args: DetachArgs, timeoutMs = DEFAULT_DETACH
 
   if (outcome.type === 'up-failed') {
     console.error(`atlas-sim up: the cluster did not start: ${outcome.error}`);
-    console.error(`see the logs in ${join(runDir, 'logs')}`);
+    // The run folder was missing or empty before the supervisor started, so any logs in it are this run's.
+    if (existsSync(logsDir)) console.error(`see the logs in ${logsDir}`);
     return 1;
   }
   console.log(outcome.lines.join('\n'));

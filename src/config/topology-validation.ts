@@ -164,7 +164,8 @@ export function validateTopology(value: unknown, source = 'topology'): Validated
   const seedValue = root.seed;
   let seed: string | undefined;
   if (typeof seedValue === 'number' && Number.isSafeInteger(seedValue)) seed = String(seedValue);
-  else if (seedValue !== undefined) seed = problems.string(seedValue, 'seed');
+  else if (typeof seedValue === 'string' && seedValue.length > 0) seed = seedValue;
+  else if (seedValue !== undefined) problems.add('seed', seedValue, 'must be a non-empty string or an integer, such as "7aa02aac" or 42');
 
   const topology: Topology = {
     clusterName: problems.string(root.clusterName, 'clusterName', 'atlas-sim'),

@@ -124,9 +124,11 @@ export class TopologyError extends ConfigError {
   override name = 'TopologyError';
   readonly problems: TopologyProblem[];
 
+  /** `source` names where the topology came from: its file, or `topology` for one passed in code. */
   constructor(source: string, problems: TopologyProblem[]) {
     const lines = problems.map((problem) => `  ${problem.field}: ${formatValue(problem.value)} ${problem.message}`);
-    super(`${source} is an invalid topology:\n${lines.join('\n')}`);
+    const subject = source === 'topology' ? 'invalid topology' : `${source} is an invalid topology`;
+    super(`${subject}:\n${lines.join('\n')}`);
     this.problems = problems;
   }
 }

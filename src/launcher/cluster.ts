@@ -635,7 +635,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
   const cliPath = assertCliBuilt();
   const { topology: validated, warnings } = validateTopology(options.topology ?? DEFAULT_TOPOLOGY, 'topology');
   const topology: Topology = { ...validated, frames: { ...validated.frames, ...options.frames }, heartbeat: { ...validated.heartbeat, ...options.heartbeat } };
-  if (options.frames !== undefined || options.heartbeat !== undefined) validateTopology({ ...topology }, 'frames and heartbeat options');
+  if (options.frames !== undefined || options.heartbeat !== undefined) validateTopology({ ...topology }, 'topology');
   const seed = options.seed ?? topology.seed ?? randomBytes(4).toString('hex');
 
   const folder = await prepareRunFolder(options.runDir);

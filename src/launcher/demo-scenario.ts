@@ -3,7 +3,7 @@ import { DEFAULT_TOPOLOGY } from '../config/default-topology.js';
 import type { StunRole } from '../config/peer-to-peer.js';
 import type { ClientSpec, FramesSpec, Topology } from '../config/topology.js';
 import { validateTopology } from '../config/topology-validation.js';
-import { errorMessage } from '../util/errors.js';
+import { ConfigError, errorMessage } from '../util/errors.js';
 import { STUN_PROCESS_NAME } from './cluster-plan.js';
 import type { ChildHandle } from './child-process.js';
 import { startCluster, type Cluster } from './cluster.js';
@@ -110,14 +110,17 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * and the customer's screen must arrive complete at the representative. Then
  * the representative starts Show My Screen, and its screen must arrive at the
  * customer. Every traffic node's connected clients are read while the session
- * is live; then the session ends and the cluster stops. After the cluster has
- * started, a failed step does not throw: it is reported in `error` and fails
- * the verdict. The run folder is left in place.
+ * is live; then the session ends and the cluster stops. A topology without a
+ * representative or a customer is rejected with a ConfigError before any
+ * process starts. After the cluster has started, a failed step does not
+ * throw: it is reported in `error` and fails the verdict. The run folder is
+ * left in place.
  */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   const step = options.onStep ?? ((): void => undefined);
   const startedMs = Date.now();
-  const topology = options.p2p === undefined ? options.topology : peerToPeerTopology(options.topology, options.p2p);
+  const topology = options.p2p === undefined ? validateTopology(options.topology ?? DEFAULT_TOPOLOGY, 'topology').topology : peerToPeerTopology(options.topology, options.p2p);
+  checkDemoClients(topology);
   const cluster = await startCluster({ topology, runDir: options.runDir, seed: options.seed, frames: options.frames });
   const startElapsedMs = Date.now() - startedMs;
   step(`cluster ${cluster.topology.clusterName} formed in ${(startElapsedMs / 1000).toFixed(1)} s (seed ${cluster.seed}, run folder ${cluster.runDir})`);
@@ -212,12 +215,23 @@ function expectPath(topology: Topology, p2p: DemoPeerToPeer): PredictedPath {
   });
 }
 
+/** Throws ConfigError unless the topology lists a representative and a customer, which the demo session needs. */
+export function checkDemoClients(topology: Topology): void {
+  for (const role of ['representative', 'customer'] as const) {
+    if (!topology.clients.some((client) => client.role === role)) throw new ConfigError(missingClientMessage(role));
+  }
+}
+
+function missingClientMessage(role: ClientSpec['role']): string {
+  return `the topology lists no ${role} client; the demo needs one representative and one customer in clients`;
+}
+
 function findParticipants(cluster: Cluster): Participants {
   const find = (role: ClientSpec['role']): { spec: ClientSpec; handle: ChildHandle } => {
     const spec = cluster.topology.clients.find((client) => client.role === role);
     const handle = spec === undefined ? undefined : cluster.clients.get(spec.name);
     if (spec === undefined || handle === undefined) {
-      throw new Error(`the topology lists no ${role} client; the demo needs one representative and one customer in clients`);
+      throw new Error(missingClientMessage(role));
     }
     return { spec, handle };
   };

@@ -3,6 +3,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ADMIN_PASSWORD_FILE, ADMIN_PASSWORD_HASH_FILE } from '../admin/credentials.js';
 import { CLUSTER_INFO_FILE } from '../config/cluster-info.js';
+import { ConfigError } from '../util/errors.js';
 import { projectRoot } from './project-root.js';
 
 /** Environment variable that moves the folder of default run folders away from runs/ under the project root. */
@@ -64,31 +65,37 @@ export function defaultRunDir(now = new Date()): string {
 }
 
 /**
- * Creates the run folder with its config/, logs/ and data/ subfolders. A given
- * folder must be missing or empty, so that removing the run folder later can
- * never delete files the launcher did not write.
+ * Checks that a run folder can take a new cluster: a missing folder or an
+ * empty one, so that removing the run folder later can never delete files the
+ * launcher did not write. Returns the absolute path and whether the folder
+ * exists. Throws ConfigError naming the folder and the fix.
  */
-export async function prepareRunFolder(runDir?: string): Promise<RunFolder> {
-  const dir = resolve(runDir ?? defaultRunDir());
+export async function checkRunFolder(runDir: string): Promise<{ dir: string; exists: boolean }> {
+  const dir = resolve(runDir);
   // Node 20's recursive mkdir never settles under /proc, so such paths are rejected first.
   if (dir === '/proc' || dir.startsWith('/proc/') || dir === '/sys' || dir.startsWith('/sys/')) {
-    throw new Error(`run folder ${dir} is inside a kernel file system; pass a folder on disk, such as ./runs/mine`);
+    throw new ConfigError(`run folder ${dir} is inside a kernel file system; pass a folder on disk, such as ./runs/mine`);
   }
 
   const entries = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return null;
-    if (error.code === 'ENOTDIR') throw new Error(`run folder ${dir} is a file, not a folder; pass a new or empty folder`);
+    if (error.code === 'ENOTDIR') throw new ConfigError(`run folder ${dir} is a file, not a folder; pass a new or empty folder`);
     throw error;
   });
   if (entries?.includes(CLUSTER_INFO_FILE) === true) {
-    throw new Error(`run folder ${dir} already contains ${CLUSTER_INFO_FILE} from another cluster; pass a new or empty folder`);
+    throw new ConfigError(`run folder ${dir} already contains ${CLUSTER_INFO_FILE} from another cluster; pass a new or empty folder`);
   }
   if (entries !== null && entries.length > 0) {
-    throw new Error(`run folder ${dir} is not empty (it contains ${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}); pass a new or empty folder, because the launcher may delete the run folder's contents when the run ends`);
+    throw new ConfigError(`run folder ${dir} is not empty (it contains ${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}); pass a new or empty folder, because the launcher may delete the run folder's contents when the run ends`);
   }
+  return { dir, exists: entries !== null };
+}
 
+/** Creates the run folder with its config/, logs/ and data/ subfolders, after checkRunFolder accepts it. */
+export async function prepareRunFolder(runDir?: string): Promise<RunFolder> {
+  const { dir, exists } = await checkRunFolder(runDir ?? defaultRunDir());
   for (const sub of ['config', 'logs', 'data']) await mkdir(join(dir, sub), { recursive: true });
-  return { ...runFolderPaths(dir), created: entries === null };
+  return { ...runFolderPaths(dir), created: !exists };
 }
 
 /**
