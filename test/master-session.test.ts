@@ -148,6 +148,45 @@ void t.test('session assigns nodes by prefix', async (t) => {
   t.match(customerEnded.sessionEnded?.reason, /fixed/, 'customer told the reason');
 });
 
+void t.test('master relays peer signals and paths', async (t) => {
+  const pair = await connectPair(t, 'signals');
+  pair.customer.channel.send({ supportRequest: { issue: 'signals' } });
+  await waitFor('customer in queue', async () => {
+    const update = await pair.rep.next('queueUpdate');
+    return update.queueUpdate?.entries?.some((entry) => entry.clientId === pair.customerId) === true ? true : undefined;
+  });
+  pair.rep.channel.send({ acceptRequest: { customerClientId: pair.customerId } });
+  const start = (await pair.customer.next('sessionStart')).sessionStart!;
+  await pair.rep.next('sessionStart');
+  const sessionId = start.sessionId ?? '';
+  t.equal(start.direct, null, 'no direct plan while peer to peer is off');
+
+  pair.customer.channel.send({ peerSignal: { sessionId, fromClientId: 'someone-else', toClientId: 'nobody', kind: 'candidates', candidates: ['udp 127.30.0.5:4000'], fingerprint: 'AB:CD' } });
+  const relayed = (await pair.rep.next('peerSignal')).peerSignal;
+  t.equal(relayed?.fromClientId, pair.customerId, 'master stamps the sender');
+  t.equal(relayed?.toClientId, pair.repId, 'master stamps the receiver');
+  t.same(relayed?.candidates, ['udp 127.30.0.5:4000'], 'candidates relayed');
+  t.equal(relayed?.fingerprint, 'AB:CD', 'fingerprint relayed');
+
+  const outsider = await connectClient(t, cluster, '127.30.0.9', { role: Role.ROLE_CUSTOMER, displayName: 'Outsider', utcOffsetMinutes: 60 });
+  outsider.client.channel.send({ peerSignal: { sessionId, kind: 'candidates' } });
+  const refused = (await outsider.client.next('sessionEnded')).sessionEnded;
+  t.match(refused?.reason ?? '', /is not active for this client/, 'a client outside the session gets SessionEnded');
+
+  pair.rep.channel.send({ pathReport: { sessionId, stream: '', path: 'relay', reason: 'direct attempt failed: test reason' } });
+  const reported = await waitFor('the path in connected-clients', async () => {
+    const clients = await master.request<ConnectedClientReport[]>('connected-clients');
+    const connections = clients.find((client) => client.clientId === pair.repId)?.session?.connections ?? [];
+    return connections.length > 0 && connections.every((connection) => connection.path === 'relay') ? connections : undefined;
+  });
+  t.ok(reported.every((connection) => connection.pathReason === 'direct attempt failed: test reason'), 'every connection keeps the reason');
+
+  pair.customer.channel.send({ pathReport: { sessionId, path: 'sideways' } });
+  const error = (await pair.customer.next('error')).error;
+  t.equal(error?.code, ErrorCode.ERROR_MALFORMED, 'an unknown path is malformed');
+  t.match(error?.message ?? '', /PathReport.path is "sideways"; expected "direct" or "relay"/, 'and the error names the value');
+});
+
 void t.test('traffic node reports joined client', async (t) => {
   const pair = await connectPair(t, 'join');
   const { customerStart, sessionId } = await startSession(pair);
