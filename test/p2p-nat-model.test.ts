@@ -8,7 +8,7 @@ import { checksConnect, NatFilter, predictPath } from '../src/client/p2p/nat-mod
 
 const logger = pino({ level: 'silent' });
 /** Checks run this long at most; generous for a loaded machine, and pairs that never connect wait it out. */
-const CHECK_WINDOW_MS = 3000;
+const CHECK_WINDOW_MS = 5000;
 
 async function bindSocket(address: string): Promise<Socket> {
   const socket = createSocket({ type: 'udp4' });
