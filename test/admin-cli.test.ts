@@ -87,19 +87,32 @@ void t.test('cluster show lists the built cluster', async (t) => {
 
 void t.test('add-node names the bad field', async (t) => {
   const run = await cli(['cluster', 'add-node', '--name', 'ap-traffic1', '--public-address', '127.0.0.1:443', '--internal-address', 'ap-traffic1.support.example.test:8443']);
-  t.equal(run.code, 1, 'exit 1');
+  t.equal(run.code, 2, 'exit 2: the command line is invalid on its own');
   t.match(run.stderr, /publicAddress \(--public-address\): "127\.0\.0\.1:443" is an IP address/, 'field, flag, value and reason');
   const { body } = await json<ClusterView>(['cluster', 'show']);
   t.equal(body.trafficNodes.length, 2, 'nothing added');
 });
 
+void t.test('add-node without addresses', async (t) => {
+  const run = await cli(['cluster', 'add-node', '--name', 'x']);
+  t.equal(run.code, 2, 'exit 2');
+  t.match(run.stderr, /publicAddress \(--public-address\): \(missing\) is required/, 'names --public-address');
+  t.match(run.stderr, /internalAddress \(--internal-address\): \(missing\) is required/, 'names --internal-address');
+});
+
 void t.test('add-node json error', async (t) => {
-  const { code, body } = await json<{ status: number; field: string; value: unknown; reason: string }>(['cluster', 'add-node', '--name', 'ap-traffic1', '--public-address', 'ap-traffic1.support.example.test:443', '--internal-address', 'ap-traffic1.support.example.test:8443', '--accepting', 'maybe']);
-  t.equal(code, 1, 'exit 1');
+  const { code, body } = await json<{ status: number; field: string; value: unknown; reason: string }>(['cluster', 'add-node', '--name', 'us-traffic1', '--public-address', 'ap-traffic1.support.example.test:443', '--internal-address', 'ap-traffic1.support.example.test:8443']);
+  t.equal(code, 1, 'exit 1: the master rejects a name already in use');
   t.equal(body.status, 400, 'status in the JSON');
-  t.equal(body.field, 'accepting', 'field');
-  t.equal(body.value, 'maybe', 'value');
-  t.equal(body.reason, 'is not true or false', 'reason');
+  t.equal(body.field, 'name', 'field');
+  t.equal(body.value, 'us-traffic1', 'value');
+  t.match(body.reason, /is already the name of the traffic node/, 'reason');
+});
+
+void t.test('node leave on a master', async (t) => {
+  const run = await cli(['node', 'leave', '--node', 'master1']);
+  t.equal(run.code, 2, 'exit 2');
+  t.match(run.stderr, /^atlas-sim node leave: master1 is a master; node leave applies to traffic nodes \(us-traffic1, eu-traffic1\)/, 'names the node and the command');
 });
 
 void t.test('cli rejects an unknown option', async (t) => {

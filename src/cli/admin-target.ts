@@ -76,6 +76,11 @@ export function describeAdminError(error: unknown): string {
   const { problem } = error;
   const problems = problem.problems ?? (problem.field === undefined ? [] : [{ field: problem.field, value: problem.value, reason: problem.reason ?? '' }]);
   if (problems.length === 0) return `${problem.error} (HTTP ${error.status})`;
+  return describeFieldProblems(problems);
+}
+
+/** Describes invalid request fields, one a line: the field with its command-line flag, the value and the reason. */
+export function describeFieldProblems(problems: readonly { field: string; value: unknown; reason: string }[]): string {
   return problems
     .map((entry) => {
       const base = entry.field.replace(/\[\d+\]$/, '');

@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { ADMIN_PATHS, type ClusterView, type DisbandReport, type HistoryEntryView, type PeerToPeerRequest, type SyncReport, type TrafficNodeRequest } from '../admin/api-types.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, openAdminTarget, printJson, reportFailure } from './admin-target.js';
+import { checkTrafficNodeFields, type FieldProblem } from '../master/member-validation.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, describeFieldProblems, openAdminTarget, printJson, reportFailure } from './admin-target.js';
 import { formatCluster, formatDisband, formatHistory, formatSync } from './cluster-format.js';
 
 export const CLUSTER_USAGE = `usage: atlas-sim cluster <subcommand> [options] [--run-dir DIR]
@@ -53,8 +54,10 @@ options of every subcommand:
 
 Exit status: 0 on success, 1 when the master rejects the request, cannot be
 reached, or a node failed the sync or was not told of its removal or of the
-disband, 2 for an
-invalid command line.
+disband, 2 for an invalid command line. add-node and edit-node check each
+node option as the master does (a missing or invalid address, model, prefix,
+timezone or SRV number exits 2 before any request); the master alone checks
+rules that span the cluster, such as a name already in use (exit 1).
 `;
 
 const OPTIONS = {
@@ -164,6 +167,19 @@ function parse(argv: string[]): { subcommand: string; values: Values; positional
   return { subcommand, values: parsed.values, positionals };
 }
 
+/**
+ * Applies the master's own rules for one traffic node to the flags, so that a
+ * missing or invalid value is a command-line error (exit 2) before any
+ * request. Rules that span the cluster, such as a name already in use, only
+ * the master can check.
+ */
+function checkTrafficNodeFlags(subcommand: 'add-node' | 'edit-node', values: Values): void {
+  const problems: FieldProblem[] = [];
+  const required = subcommand === 'add-node' ? (['name', 'publicAddress', 'internalAddress'] as const) : [];
+  checkTrafficNodeFields({ ...trafficNodeFields(values) }, required, problems);
+  if (problems.length > 0) throw new ConfigError(describeFieldProblems(problems));
+}
+
 /** `atlas-sim cluster ...`: one request to the primary master's admin API per run. */
 export async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -178,6 +194,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { subcommand, values, positionals } = parsed;
   const json = values.json === true;
+  try {
+    if (subcommand === 'add-node' || subcommand === 'edit-node') checkTrafficNodeFlags(subcommand, values);
+  } catch (error) {
+    return reportFailure(`cluster ${subcommand}`, error, false);
+  }
   try {
     const target = await openAdminTarget(values['run-dir']);
     return await run(subcommand, values, positionals, target.site, json);
