@@ -76,6 +76,8 @@ export class Client extends EventEmitter<ClientEvents> {
   /** When the pending AcceptRequest was sent; a representative's first-frame latency counts from it. */
   private acceptSentAtMs: number | undefined;
   private lastControlError: { atMs: number; text: string } | undefined;
+  /** Sessions whose path this client reports to the master: those that had a direct plan. */
+  private readonly reportedPaths = new WeakSet<ClientSession>();
   /** Direct attempt of the current session while it runs. */
   private directAttempt: { sessionId: string; attempt: DirectAttempt } | undefined;
 
@@ -242,6 +244,8 @@ export class Client extends EventEmitter<ClientEvents> {
     // The master drops a waiting customer whose control channel closes, so the request is sent again.
     // It keeps one queue entry per client id, so a repeat never queues the customer twice.
     if (this.activeSession === undefined) this.sendSupportRequest();
+    // A PathReport sent while the control channel was down is lost, and a master that took over may lack it.
+    else if (this.reportedPaths.has(this.activeSession)) this.sendPathReport(this.activeSession);
     this.autoAccept();
     this.emit('changed');
   }
@@ -405,9 +409,16 @@ export class Client extends EventEmitter<ClientEvents> {
     if (choice.path === 'direct' && this.config.role === 'representative' && !session.links.some((link) => link.stream === CUSTOMER_SCREEN_STREAM && link.direction === 'subscribe')) {
       session.open({ kind: 'cross', node: '', stream: CUSTOMER_SCREEN_STREAM, direction: StreamDirection.DIRECTION_SUBSCRIBE, reason: { text: choice.reason } });
     }
-    this.control.send({ pathReport: { sessionId: session.id, stream: '', path: choice.path, reason: choice.reason, node: '' } });
+    this.reportedPaths.add(session);
+    this.sendPathReport(session);
     this.deps.report('path-decided', { sessionId: session.id, path: choice.path, reason: choice.reason });
     this.emit('changed');
+  }
+
+  private sendPathReport(session: ClientSession): void {
+    const choice = session.pathChoice;
+    if (choice === undefined) return;
+    this.control.send({ pathReport: { sessionId: session.id, stream: '', path: choice.path, reason: choice.reason, node: '' } });
   }
 
   private onPeerSignal(signal: atlas.PeerSignal): void {
