@@ -104,6 +104,29 @@ export interface StreamReport {
   meanLatencyMs: number | null;
 }
 
+/** Returns the report of one stream from its publisher, or from its receiver on the subscribing side. */
+export function buildStreamReport(base: Pick<StreamReport, 'stream' | 'direction' | 'node' | 'path'>, publisher: StreamPublisher | undefined, receiver: StreamReceiver | undefined): StreamReport {
+  if (publisher !== undefined) {
+    return { ...base, framesSent: publisher.framesSent, received: 0, verified: 0, lost: 0, reordered: 0, duplicated: 0, corrupted: 0, done: publisher.done, firstFrameMs: null, lastFrameMs: null, maxLatencyMs: null, meanLatencyMs: null };
+  }
+  const stats = receiver!.stats();
+  return {
+    ...base,
+    framesSent: stats.framesSent ?? null,
+    received: stats.received,
+    verified: stats.verified,
+    lost: stats.lost,
+    reordered: stats.reordered,
+    duplicated: stats.duplicated,
+    corrupted: stats.corrupted,
+    done: stats.done,
+    firstFrameMs: stats.firstFrameMs ?? null,
+    lastFrameMs: stats.lastFrameMs ?? null,
+    maxLatencyMs: stats.verified > 0 ? stats.maxLatencyMs : null,
+    meanLatencyMs: stats.verified > 0 ? stats.totalLatencyMs / stats.verified : null,
+  };
+}
+
 class FinalFailure extends Error {}
 
 /** Outcome of one session-channel connection. */
@@ -203,27 +226,9 @@ export class SessionLink extends EventEmitter<{ joined: [string]; 'stream-done':
   }
 
   streamReport(): StreamReport {
-    const base = { stream: this.stream, direction: this.direction, node: this.node, path: 'relay' as const };
-    if (this.publisher !== undefined) {
-      return { ...base, framesSent: this.publisher.framesSent, received: 0, verified: 0, lost: 0, reordered: 0, duplicated: 0, corrupted: 0, done: this.publisher.done, firstFrameMs: null, lastFrameMs: null, maxLatencyMs: null, meanLatencyMs: null };
-    }
-    const stats = this.receiver!.stats();
-    return {
-      ...base,
-      framesSent: stats.framesSent ?? null,
-      received: stats.received,
-      verified: stats.verified,
-      lost: stats.lost,
-      reordered: stats.reordered,
-      duplicated: stats.duplicated,
-      corrupted: stats.corrupted,
-      done: stats.done,
-      firstFrameMs: stats.firstFrameMs ?? null,
-      lastFrameMs: stats.lastFrameMs ?? null,
-      maxLatencyMs: stats.verified > 0 ? stats.maxLatencyMs : null,
-      meanLatencyMs: stats.verified > 0 ? stats.totalLatencyMs / stats.verified : null,
-    };
+    return buildStreamReport({ stream: this.stream, direction: this.direction, node: this.node, path: 'relay' }, this.publisher, this.receiver);
   }
+
 
   private async run(): Promise<void> {
     const maxAttempts = this.options.retryAttempts ?? DEFAULT_SESSION_RETRY_ATTEMPTS;

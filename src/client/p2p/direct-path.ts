@@ -6,7 +6,7 @@ import { ProtocolError, errorCodeName, type DecodedEnvelope } from '../../protoc
 import { ErrorCode, StreamDirection, type atlas } from '../../protocol/messages.js';
 import { StreamReceiver } from '../frames.js';
 import { StreamPublisher } from '../publisher.js';
-import type { ConnectionReport, LinkRetry, LinkState, StreamReport } from '../session-link.js';
+import { buildStreamReport, type ConnectionReport, type LinkRetry, type LinkState, type StreamReport } from '../session-link.js';
 import type { Endpoint } from './connectivity-checks.js';
 
 /** Node name that reports and stream tables show for a stream on the direct path. */
@@ -176,27 +176,9 @@ export class DirectStreamLink extends EventEmitter<{ joined: [string]; 'stream-d
   }
 
   streamReport(): StreamReport {
-    const base = { stream: this.stream, direction: this.direction, node: DIRECT_NODE, path: 'direct' as const };
-    if (this.publisher !== undefined) {
-      return { ...base, framesSent: this.publisher.framesSent, received: 0, verified: 0, lost: 0, reordered: 0, duplicated: 0, corrupted: 0, done: this.publisher.done, firstFrameMs: null, lastFrameMs: null, maxLatencyMs: null, meanLatencyMs: null };
-    }
-    const stats = this.receiver!.stats();
-    return {
-      ...base,
-      framesSent: stats.framesSent ?? null,
-      received: stats.received,
-      verified: stats.verified,
-      lost: stats.lost,
-      reordered: stats.reordered,
-      duplicated: stats.duplicated,
-      corrupted: stats.corrupted,
-      done: stats.done,
-      firstFrameMs: stats.firstFrameMs ?? null,
-      lastFrameMs: stats.lastFrameMs ?? null,
-      maxLatencyMs: stats.verified > 0 ? stats.maxLatencyMs : null,
-      meanLatencyMs: stats.verified > 0 ? stats.totalLatencyMs / stats.verified : null,
-    };
+    return buildStreamReport({ stream: this.stream, direction: this.direction, node: DIRECT_NODE, path: 'direct' }, this.publisher, this.receiver);
   }
+
 
   private onPathClosed(reason: string): void {
     this.publisher?.detach();
