@@ -109,6 +109,16 @@ void t.test('add-node json error', async (t) => {
   t.match(body.reason, /is already the name of the traffic node/, 'reason');
 });
 
+void t.test('negative values reach the range check', async (t) => {
+  const timeout = await cli(['cluster', 'peer-to-peer', '--timeout-ms', '-5']);
+  t.equal(timeout.code, 1, 'the master rejects the value: exit 1');
+  t.match(timeout.stderr, /timeoutMs \(--timeout-ms\): -5 is not/, 'the master names the field and flag');
+  t.notMatch(timeout.stderr, /ambiguous/, 'no parseArgs message');
+  const priority = await cli(['cluster', 'edit-node', 'us-traffic1', '--srv-priority', '-1']);
+  t.equal(priority.code, 2, 'the CLI rejects the value: exit 2');
+  t.match(priority.stderr, /srvPriority \(--srv-priority\): -1 is not an integer from 0 to 65535/, 'range message');
+});
+
 void t.test('node leave on a master', async (t) => {
   const run = await cli(['node', 'leave', '--node', 'master1']);
   t.equal(run.code, 2, 'exit 2');

@@ -97,3 +97,22 @@ void t.test('up --detach into a used run folder', async (t) => {
   t.match(result.stderr, /already contains cluster\.json from another cluster/);
   t.notMatch(result.stderr, /see the logs/, 'no hint at the previous cluster\'s logs');
 });
+
+void t.test('negative and out-of-range values', async (t) => {
+  const dir = await tempFolder(t);
+  const runsRoot = join(dir, 'runs');
+  const cases: { args: string[]; message: RegExp }[] = [
+    { args: ['chaos', 'link', 'customer-eu', 'eu-traffic1', 'delay', '--delay', '-5'], message: /^atlas-sim chaos: --delay is -5; expected a number from 0 to 600000 \(milliseconds\)/ },
+    { args: ['chaos', 'link', 'customer-eu', 'dns', 'loss', '--loss', '1.5'], message: /^atlas-sim chaos: --loss is 1\.5; expected a number from 0 to 1/ },
+    { args: ['cluster', 'edit-node', 'us-traffic1', '--srv-priority', '-1'], message: /^atlas-sim cluster edit-node: srvPriority \(--srv-priority\): -1 is not an integer from 0 to 65535/ },
+    { args: ['client', 'customer', '--address', '127.30.0.5', '--frames', '-3'], message: /--frames is "-3"; expected a whole number/ },
+    { args: ['client', 'customer', '--address', '127.100.0.5'], message: /--address "127\.100\.0\.5" lies in 127\.100\.0\.0-127\.199\.255\.255, which the launcher gives cluster nodes/ },
+  ];
+  for (const entry of cases) {
+    const command = entry.args.join(' ');
+    const result = await runCli(runsRoot, entry.args);
+    t.equal(result.code, 2, `${command}: exit code 2`);
+    t.match(result.stderr, entry.message, `${command}: range message`);
+    t.notMatch(result.stderr, /ambiguous/, `${command}: no parseArgs message`);
+  }
+});

@@ -143,3 +143,18 @@ void t.test('args reject non-numeric frame count', async (t) => {
 void t.test('args help', async (t) => {
   t.same(await parseClientArgs(['--help']), { help: true });
 });
+
+void t.test('args reject negative frame count', async (t) => {
+  await t.rejects(parseClientArgs(['customer', '--address', '127.30.0.1', '--frames', '-3']), /--frames is "-3"; expected a whole number/);
+});
+
+void t.test('args reject node addresses', async (t) => {
+  for (const address of ['127.100.0.1', '127.150.3.10', '127.199.255.255']) {
+    await t.rejects(parseClientArgs(['customer', '--address', address]), { message: `--address "${address}" lies in 127.100.0.0-127.199.255.255, which the launcher gives cluster nodes; use an address such as 127.20.0.5` }, address);
+  }
+});
+
+void t.test('config rejects a node address', (t) => {
+  t.throws(() => validateClientConfig(withChange((c) => (c.address = '127.100.0.10')), 'client.json'), { message: /^client\.json: address "127\.100\.0\.10" lies in 127\.100\.0\.0-127\.199\.255\.255, which the launcher gives cluster nodes/ });
+  t.end();
+});

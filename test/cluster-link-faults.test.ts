@@ -161,3 +161,17 @@ void t.test('faults listed and healed by id', async (t) => {
   await t.rejects(cluster.faults.link({ a: 'rep', b: 'customer', kind: 'blackhole' }), { message: /neither side has a listener/ }, 'client to client rejected');
   await t.rejects(cluster.faults.link({ a: 'rep', b: 'nobody', kind: 'blackhole' }), { message: /link fault b is "nobody"/ }, 'unknown process rejected');
 });
+
+void t.test('rejected faults use no ids', async (t) => {
+  const first = await cluster.faults.link({ a: 'customer', b: 'master1', kind: 'delay', delayMs: 1 });
+  const firstNumber = Number(/^fault-(\d+)$/.exec(first.id)?.[1]);
+  t.ok(firstNumber > 0, `assigned id ${first.id}`);
+
+  await t.rejects(cluster.faults.link({ a: 'customer', b: 'traffic1', kind: 'loss', probability: 0.5 }), { message: /loss between customer and traffic1 cannot act: loss acts on UDP only/ }, 'loss on a TCP link rejected');
+  await t.rejects(cluster.faults.link({ a: 'rep', b: 'customer', kind: 'delay', delayMs: 5 }), { message: /neither side has a listener/ }, 'client to client rejected');
+  await t.rejects(cluster.faults.link({ a: 'rep', b: 'master1', kind: 'delay', delayMs: -5 }), { message: /delayMs is -5/ }, 'negative delay rejected');
+
+  const second = await cluster.faults.link({ a: 'rep', b: 'master1', kind: 'delay', delayMs: 1 });
+  t.equal(second.id, `fault-${firstNumber + 1}`, 'the next id follows the last one assigned');
+  t.equal(await cluster.faults.heal(), 2, 'both healed');
+});

@@ -4,11 +4,12 @@ import { compileLinkFault, describeLinkFault, validateLinkFault, type LinkProces
 import { ConfigError } from '../src/util/errors.js';
 
 const PROCESSES = new Map<string, LinkProcess>([
-  ['master1', { name: 'master1', address: '127.100.0.1', fronted: true }],
-  ['us-traffic1', { name: 'us-traffic1', address: '127.100.0.10', fronted: true }],
-  ['dns', { name: 'dns', address: '127.100.0.53', fronted: true }],
-  ['rep-us', { name: 'rep-us', address: '127.20.0.5', fronted: false }],
-  ['customer-eu', { name: 'customer-eu', address: '127.30.0.5', fronted: false }],
+  ['master1', { name: 'master1', address: '127.100.0.1', fronted: ['tcp'] }],
+  ['us-traffic1', { name: 'us-traffic1', address: '127.100.0.10', fronted: ['tcp'] }],
+  ['dns', { name: 'dns', address: '127.100.0.53', fronted: ['udp', 'tcp'] }],
+  ['stun', { name: 'stun', address: '127.100.0.5', fronted: ['udp'] }],
+  ['rep-us', { name: 'rep-us', address: '127.20.0.5', fronted: [] }],
+  ['customer-eu', { name: 'customer-eu', address: '127.30.0.5', fronted: [] }],
 ]);
 
 void t.test('client to server link', (t) => {
@@ -45,7 +46,7 @@ void t.test('process and everyone', (t) => {
   const fault = validateLinkFault({ a: 'us-traffic1', b: '*', kind: 'blackhole' }, PROCESSES, 'f4');
   const rules = compileLinkFault(fault, PROCESSES);
   t.same(rules[0], { server: 'us-traffic1', rule: { direction: 'both', kind: 'blackhole', params: {} } }, 'every client of its own listeners');
-  t.same(rules.slice(1).map((entry) => entry.server).sort(), ['dns', 'master1'], 'every other fronted server');
+  t.same(rules.slice(1).map((entry) => entry.server).sort(), ['dns', 'master1', 'stun'], 'every other fronted server');
   t.ok(rules.slice(1).every((entry) => entry.rule.from === '127.100.0.10'), 'other servers match its address');
   t.end();
 });
@@ -53,8 +54,24 @@ void t.test('process and everyone', (t) => {
 void t.test('client and everyone', (t) => {
   const fault = validateLinkFault({ a: 'customer-eu', b: '*', kind: 'loss', probability: 0.5, direction: 'a-to-b' }, PROCESSES, 'f5');
   const rules = compileLinkFault(fault, PROCESSES);
-  t.same(rules.map((entry) => entry.server).sort(), ['dns', 'master1', 'us-traffic1'], 'rule on every server');
+  t.same(rules.map((entry) => entry.server).sort(), ['dns', 'stun'], 'rule on every server with a UDP listener');
   t.ok(rules.every((entry) => entry.rule.direction === 'up' && entry.rule.from === '127.30.0.5'), 'client to server is up');
+  t.end();
+});
+
+void t.test('fault kind on the wrong protocol', (t) => {
+  const cases: { name: string; input: unknown; message: RegExp }[] = [
+    { name: 'loss on a TCP link', input: { a: 'customer-eu', b: 'us-traffic1', kind: 'loss', probability: 0.5 }, message: /^link fault loss between customer-eu and us-traffic1 cannot act: loss acts on UDP only.*us-traffic1 only on TCP.*use delay or blackhole for TCP connections/ },
+    { name: 'bandwidth on a UDP link', input: { a: 'customer-eu', b: 'stun', kind: 'bandwidth', bytesPerSecond: 1000 }, message: /^link fault bandwidth between customer-eu and stun cannot act: bandwidth acts on TCP only.*stun only on UDP/ },
+    { name: 'reset on a UDP link', input: { a: 'rep-us', b: 'stun', kind: 'reset' }, message: /reset acts on TCP only/ },
+    { name: 'two clients', input: { a: 'rep-us', b: 'customer-eu', kind: 'delay', delayMs: 5 }, message: /neither side has a listener behind the fault layer/ },
+  ];
+  for (const entry of cases) {
+    const fault = validateLinkFault(entry.input, PROCESSES, 'x');
+    t.throws(() => compileLinkFault(fault, PROCESSES), { message: entry.message }, entry.name);
+  }
+  const lossToDns = compileLinkFault(validateLinkFault({ a: 'customer-eu', b: 'dns', kind: 'loss', probability: 0.5 }, PROCESSES, 'y'), PROCESSES);
+  t.same(lossToDns.map((entry) => entry.server), ['dns'], 'loss acts on the DNS server, which listens on UDP');
   t.end();
 });
 

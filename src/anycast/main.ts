@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../util/argv.js';
 
 import { createLogger } from '../logging/logger.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
@@ -28,7 +28,7 @@ function parseConfigFlag(argv: string[]): ParsedFlags {
   const args = argv[0] === 'anycast' ? argv.slice(1) : argv;
   let values: { config?: string; help?: boolean };
   try {
-    ({ values } = parseArgs({ args, options: { config: { type: 'string' }, help: { type: 'boolean' } }, strict: true, allowPositionals: false }));
+    ({ values } = parseCommandLine({ args, options: { config: { type: 'string' }, help: { type: 'boolean' } }, strict: true, allowPositionals: false }));
   } catch (error) {
     throw new ConfigError(errorMessage(error));
   }

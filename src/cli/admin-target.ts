@@ -32,6 +32,11 @@ const FLAG_OF_FIELD: Record<string, string> = {
   clusterName: '--cluster-name',
   method: 'method',
   preSharedKey: '--key-file',
+  enabled: '--enabled',
+  stunRole: '--stun-role',
+  publicStunServer: '--public-stun-server',
+  forceRelay: '--force-relay',
+  timeoutMs: '--timeout-ms',
 };
 
 /** A running cluster as the CLI finds it: its cluster.json, CA and admin credentials. */

@@ -1,9 +1,9 @@
 import { connect } from 'node:net';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../util/argv.js';
 
 import { PROCESS_FAULTS } from '../launcher/process-faults.js';
 import { findRun, NoRunningClusterError } from '../launcher/run-lookup.js';
-import { describeLinkFault, type LinkFault, type ValidLinkFault } from '../netfault/link-fault.js';
+import { checkFaultSettings, describeLinkFault, type LinkFault, type ValidLinkFault } from '../netfault/link-fault.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 
 export const CHAOS_USAGE = `usage: atlas-sim chaos kill|stop|pause|resume|restart PROCESS [--run-dir DIR]
@@ -38,7 +38,22 @@ options:
                   cluster under runs/)
   --json          print the result as JSON
   --help          print this text
+
+Exit status: 0 on success, 1 when no cluster runs or the launcher rejects
+the request (such as an unknown process, or a fault that cannot act on the
+link), 2 for an invalid command line (such as --loss 1.5).
 `;
+
+/** Command-line spelling of each link fault field, so that errors name what a person typed. */
+const FLAG_OF_FIELD: Record<string, string> = {
+  id: '--id',
+  direction: '--direction',
+  kind: 'KIND',
+  delayMs: '--delay',
+  jitterMs: '--jitter',
+  bytesPerSecond: '--rate',
+  probability: '--loss',
+};
 
 interface ChaosRequest {
   command: string;
@@ -49,7 +64,7 @@ interface ChaosRequest {
 export function parseChaosArgs(argv: string[]): { request: ChaosRequest; runDir?: string; json: boolean } | 'help' {
   let parsed;
   try {
-    parsed = parseArgs({
+    parsed = parseCommandLine({
       args: argv,
       strict: true,
       allowPositionals: true,
@@ -90,6 +105,7 @@ export function parseChaosArgs(argv: string[]): { request: ChaosRequest; runDir?
       if (text.trim() === '' || !Number.isFinite(value)) throw new ConfigError(`${flag} "${text}" is not a number`);
       fault[field] = value;
     }
+    checkFaultSettings(fault, (field) => FLAG_OF_FIELD[field] ?? field);
     return { ...common, request: { command: 'link', args: { fault } } };
   }
   if (command === 'heal') {

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../util/argv.js';
 import { CommandApiClient } from '../launcher/command-api-client.js';
 import { findRun, NoRunningClusterError } from '../launcher/run-lookup.js';
 import { formatTable } from '../launcher/text-table.js';
@@ -32,7 +32,7 @@ export interface ClientsReport {
 export async function main(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, strict: true, options: { node: { type: 'string' }, 'run-dir': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } } }));
+    ({ values } = parseCommandLine({ args: argv, strict: true, options: { node: { type: 'string' }, 'run-dir': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } } }));
   } catch (error) {
     console.error(`atlas-sim clients: ${errorMessage(error)}; run \`atlas-sim clients --help\` for the options`);
     return 2;

@@ -1,4 +1,5 @@
-import { parseArgs } from 'node:util';
+import type { parseArgs } from 'node:util';
+import { parseCommandLine } from '../util/argv.js';
 import { ADMIN_PATHS, type ClusterView, type DisbandReport, type HistoryEntryView, type PeerToPeerRequest, type SyncReport, type TrafficNodeRequest } from '../admin/api-types.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { checkTrafficNodeFields, type FieldProblem } from '../master/member-validation.js';
@@ -145,7 +146,7 @@ export function trafficNodeFields(values: Values): TrafficNodeRequest {
 function parse(argv: string[]): { subcommand: string; values: Values; positionals: string[] } | 'help' {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseCommandLine({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (error) {
     throw new ConfigError(`${errorMessage(error)}; run \`atlas-sim cluster --help\` for the options`);
   }

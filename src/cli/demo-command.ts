@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../util/argv.js';
 import type { Topology } from '../config/topology.js';
 import { loadTopology, MAX_FRAME_COUNT } from '../config/topology-validation.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
@@ -50,7 +50,7 @@ interface DemoArgs {
 function parseDemoArgs(argv: string[]): DemoArgs | 'help' {
   let values;
   try {
-    ({ values } = parseArgs({
+    ({ values } = parseCommandLine({
       args: argv,
       strict: true,
       options: {

@@ -1,5 +1,5 @@
 import { readFile, unlink } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../util/argv.js';
 import { isProcessRunning } from '../launcher/address-block.js';
 import { STOP_GRACE_MS } from '../launcher/cluster.js';
 import { stopOwnedProcess, waitForPidExit } from '../launcher/process-stop.js';
@@ -27,7 +27,7 @@ const SUPERVISOR_STOP_TIMEOUT_MS = 3 * STOP_GRACE_MS;
 export async function main(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, strict: true, options: { 'run-dir': { type: 'string' }, help: { type: 'boolean' } } }));
+    ({ values } = parseCommandLine({ args: argv, strict: true, options: { 'run-dir': { type: 'string' }, help: { type: 'boolean' } } }));
   } catch (error) {
     console.error(`atlas-sim down: ${errorMessage(error)}; run \`atlas-sim down --help\` for the options`);
     return 2;

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../util/argv.js';
 
 import type { ExperimentDefinition } from '../experiments/experiment.js';
 import { formatExperimentReport } from '../experiments/report.js';
@@ -38,7 +38,7 @@ interface ExperimentArgs {
 function parseExperimentArgs(argv: string[], experiments: readonly ExperimentDefinition[]): ExperimentArgs | 'help' | 'list' {
   let parsed;
   try {
-    parsed = parseArgs({
+    parsed = parseCommandLine({
       args: argv,
       strict: true,
       allowPositionals: true,

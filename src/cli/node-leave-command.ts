@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../util/argv.js';
 import { ADMIN_PATHS, type LeaveReport } from '../admin/api-types.js';
 import type { ClusterInfo } from '../config/cluster-info.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
@@ -26,7 +26,7 @@ names a master or no appliance of the cluster).
 export async function main(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, strict: true, options: { node: { type: 'string' }, 'run-dir': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } } }));
+    ({ values } = parseCommandLine({ args: argv, strict: true, options: { node: { type: 'string' }, 'run-dir': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } } }));
     if (values.help === true) {
       process.stdout.write(NODE_LEAVE_USAGE);
       return EXIT_OK;

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../util/argv.js';
 import { AdminApiError } from '../admin/admin-client.js';
 import { loadTopology } from '../config/topology-validation.js';
 import { parseOffsetOption, parseRouteIp, type RouteQuery } from '../routing/index.js';
@@ -82,8 +82,8 @@ export async function main(argv: string[]): Promise<number> {
 export function parseRouteArgs(argv: string[]): RouteArgs | 'help' {
   let values;
   try {
-    ({ values } = parseArgs({
-      args: joinNegativeOffsets(argv),
+    ({ values } = parseCommandLine({
+      args: argv,
       strict: true,
       options: {
         ip: { type: 'string' },
@@ -114,24 +114,6 @@ export function parseRouteArgs(argv: string[]): RouteArgs | 'help' {
   }
   const query: RouteQuery = { clientIp, utcOffsetMinutes, at, ...(values.resolver === undefined ? {} : { resolver: values.resolver }) };
   return { query, runDir: values['run-dir'], topologyFile: values.topology, seed: values.seed, json: values.json === true };
-}
-
-/**
- * Joins `--tz -05:00` into `--tz=-05:00`, because parseArgs of Node.js 20
- * takes a value that starts with a dash for an option and rejects it.
- */
-function joinNegativeOffsets(argv: string[]): string[] {
-  const joined: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const value = argv[i + 1];
-    if (argv[i] === '--tz' && value !== undefined && /^-\d/.test(value)) {
-      joined.push(`--tz=${value}`);
-      i++;
-    } else {
-      joined.push(argv[i]!);
-    }
-  }
-  return joined;
 }
 
 async function explain(args: RouteArgs): Promise<SourcedExplanation> {

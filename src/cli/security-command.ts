@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../util/argv.js';
 import { ADMIN_PATHS, type SecurityView } from '../admin/api-types.js';
 import { formatTable } from '../launcher/text-table.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
@@ -51,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
   let values;
   let subcommand: string | undefined;
   try {
-    const parsed = parseArgs({
+    const parsed = parseCommandLine({
       args: argv,
       allowPositionals: true,
       strict: true,

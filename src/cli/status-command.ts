@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../util/argv.js';
 import { isProcessRunning } from '../launcher/address-block.js';
 import { formatClusterStatus, offlineClusterStatus, type ClusterStatus } from '../launcher/cluster-status.js';
 import { findRun, NoRunningClusterError } from '../launcher/run-lookup.js';
@@ -23,7 +23,7 @@ options:
 export async function main(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, strict: true, options: { 'run-dir': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } } }));
+    ({ values } = parseCommandLine({ args: argv, strict: true, options: { 'run-dir': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } } }));
   } catch (error) {
     console.error(`atlas-sim status: ${errorMessage(error)}; run \`atlas-sim status --help\` for the options`);
     return 2;

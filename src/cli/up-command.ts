@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../util/argv.js';
 import type { ClientSpec, Topology } from '../config/topology.js';
 import { loadTopology } from '../config/topology-validation.js';
 import { startCluster, type Cluster } from '../launcher/cluster.js';
@@ -47,7 +47,7 @@ interface UpArgs {
 function parseUpArgs(argv: string[]): UpArgs | 'help' {
   let values;
   try {
-    ({ values } = parseArgs({
+    ({ values } = parseCommandLine({
       args: argv,
       strict: true,
       options: {

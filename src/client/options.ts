@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../util/argv.js';
 import {
   DEFAULT_FRAME_COUNT,
   DEFAULT_FRAME_INTERVAL_MS,
@@ -11,6 +11,7 @@ import {
 } from '../config/client-config.js';
 import { readClusterInfo } from '../config/cluster-info.js';
 import { DEFAULT_CLIENT_NETWORK, isNatType, NAT_TYPES } from '../config/peer-to-peer.js';
+import { describeNodeRangeAddress } from '../config/topology.js';
 import { ConfigError } from '../util/errors.js';
 
 export const CLIENT_USAGE = `usage: atlas-sim client customer|rep [options]
@@ -69,6 +70,8 @@ export async function parseClientArgs(argv: string[]): Promise<ParsedClientArgs>
     throw new ConfigError(`expected one role, "customer" or "rep", got ${positionals.length === 0 ? 'none' : JSON.stringify(positionals.join(' '))}`);
   }
   const role = ROLE_NAMES[roleName];
+  const nodeRange = values.address === undefined ? undefined : describeNodeRangeAddress(values.address);
+  if (nodeRange !== undefined) throw new ConfigError(`--address ${JSON.stringify(values.address)} ${nodeRange}`);
 
   const base: Partial<ClientProcessConfig> = values.config !== undefined ? await readClientConfigFile(values.config) : {};
   if (base.role !== undefined && base.role !== role) {
@@ -84,7 +87,7 @@ export async function parseClientArgs(argv: string[]): Promise<ParsedClientArgs>
 }
 
 function parseFlags(argv: string[]) {
-  return parseArgs({
+  return parseCommandLine({
     args: argv,
     allowPositionals: true,
     strict: true,

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import { isNatType, NAT_TYPES, type ClientNetworkSettings } from './peer-to-peer.js';
+import { describeNodeRangeAddress } from './topology.js';
 
 export type ClientRole = 'customer' | 'representative';
 
@@ -96,6 +97,8 @@ export function validateClientConfig(value: unknown, source: string): ClientProc
   checkText(config.name, 'name', fail);
   checkText(config.displayName, 'displayName', fail);
   if (!isIpv4Loopback(config.address)) fail('address', config.address, 'an IPv4 address in 127.0.0.0/8 such as 127.30.0.10, which the client binds as its source address');
+  const nodeRange = describeNodeRangeAddress(config.address);
+  if (nodeRange !== undefined) throw new ConfigError(`${source}: address ${describe(config.address)} ${nodeRange}`);
   checkSite(config.site, fail);
   if (!isIpv4Loopback(config.dns?.address)) fail('dns.address', config.dns?.address, 'the cluster DNS server address, in 127.0.0.0/8');
   checkPort(config.dns?.port, 'dns.port', fail);

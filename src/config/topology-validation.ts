@@ -19,8 +19,7 @@ import {
   type PeerToPeerSettings,
 } from './peer-to-peer.js';
 import {
-  NODE_ADDRESS_SECOND_OCTET_FIRST,
-  NODE_ADDRESS_SECOND_OCTET_LAST,
+  describeNodeRangeAddress,
   RESERVED_NODE_NAMES,
   TopologyError,
   type AnycastSpec,
@@ -329,14 +328,8 @@ function validateClientAddress(value: unknown, field: string, problems: ProblemL
     problems.add(field, value, 'is not an IPv4 address in 127.0.0.0/8; use a loopback address such as 127.20.0.5');
     return '';
   }
-  const secondOctet = Number(value.split('.')[1]);
-  if (secondOctet >= NODE_ADDRESS_SECOND_OCTET_FIRST && secondOctet <= NODE_ADDRESS_SECOND_OCTET_LAST) {
-    problems.add(
-      field,
-      value,
-      `lies in 127.${NODE_ADDRESS_SECOND_OCTET_FIRST}.0.0-127.${NODE_ADDRESS_SECOND_OCTET_LAST}.255.255, which the launcher gives cluster nodes; use an address such as 127.20.0.5`,
-    );
-  }
+  const nodeRange = describeNodeRangeAddress(value);
+  if (nodeRange !== undefined) problems.add(field, value, nodeRange);
   return value;
 }
 

@@ -155,5 +155,17 @@ export interface ValidatedTopology {
 export const NODE_ADDRESS_SECOND_OCTET_FIRST = 100;
 export const NODE_ADDRESS_SECOND_OCTET_LAST = 199;
 
+/**
+ * Returns why a client may not bind the IPv4 address `address` when it lies in
+ * the loopback range of cluster nodes, or undefined when it lies outside.
+ * Topology files and `atlas-sim client --address` give the same reason.
+ */
+export function describeNodeRangeAddress(address: string): string | undefined {
+  if (!address.startsWith('127.')) return undefined;
+  const secondOctet = Number(address.split('.')[1]);
+  if (secondOctet < NODE_ADDRESS_SECOND_OCTET_FIRST || secondOctet > NODE_ADDRESS_SECOND_OCTET_LAST) return undefined;
+  return `lies in 127.${NODE_ADDRESS_SECOND_OCTET_FIRST}.0.0-127.${NODE_ADDRESS_SECOND_OCTET_LAST}.255.255, which the launcher gives cluster nodes; use an address such as 127.20.0.5`;
+}
+
 /** Labels of the launcher's own hostnames (its processes and the shared traffic hostname), so no appliance may take them. */
 export const RESERVED_NODE_NAMES: readonly string[] = ['dns', 'stun', 'anycast', 'traffic'];

@@ -4,6 +4,9 @@ import { compileLinkFault, describeLinkFault, validateLinkFault, type LinkFault,
 import type { ProxyReport } from '../netfault/fault-layer-server.js';
 import type { ChildHandle } from './child-process.js';
 
+/** Placeholder id under which a fault without one is validated; never stored or sent. */
+const PENDING_ID = 'pending';
+
 /** Name of the fault layer process of every cluster. */
 export const FAULT_LAYER_PROCESS_NAME = 'netfault';
 
@@ -38,7 +41,7 @@ export class FaultLayer {
 
   /** Records a process that has no fronted listener (a client, or a server the fault layer does not front). */
   register(name: string, address: string): void {
-    if (!this.processes.has(name)) this.processes.set(name, { name, address, fronted: false });
+    if (!this.processes.has(name)) this.processes.set(name, { name, address, fronted: [] });
   }
 
   /**
@@ -49,7 +52,7 @@ export class FaultLayer {
   async frontAppliance(name: string, endpoints: readonly Endpoint[]): Promise<void> {
     const handle = this.deps.handle;
     const hidden = endpoints.filter((endpoint) => endpoint.listenPort !== undefined);
-    this.processes.set(name, { name, address: endpoints[0]?.address ?? '', fronted: handle !== undefined && hidden.length > 0 });
+    this.processes.set(name, { name, address: endpoints[0]?.address ?? '', fronted: handle !== undefined && hidden.length > 0 ? ['tcp'] : [] });
     if (handle === undefined) return;
     for (const endpoint of hidden) {
       await this.front(handle, { server: name, protocol: 'tcp', listen: { address: endpoint.address, port: endpoint.port }, target: { address: endpoint.address, port: bindPort(endpoint) } });
@@ -65,7 +68,7 @@ export class FaultLayer {
   async frontDns(name: string, service: { address: string; port: number }, boundPort: number, claimPort?: { advertised: number; bound: number }): Promise<void> {
     const handle = this.deps.handle;
     const fronted = handle !== undefined && boundPort !== service.port;
-    this.processes.set(name, { name, address: service.address, fronted });
+    this.processes.set(name, { name, address: service.address, fronted: fronted ? ['udp', 'tcp'] : [] });
     if (!fronted || handle === undefined) return;
     for (const protocol of ['udp', 'tcp'] as const) {
       await this.front(handle, { server: name, protocol, listen: service, target: { address: service.address, port: boundPort } });
@@ -83,7 +86,7 @@ export class FaultLayer {
   async frontStun(name: string, advertised: { address: string; port: number }, boundPort: number): Promise<void> {
     const handle = this.deps.handle;
     const fronted = handle !== undefined && boundPort !== advertised.port;
-    this.processes.set(name, { name, address: advertised.address, fronted });
+    this.processes.set(name, { name, address: advertised.address, fronted: fronted ? ['udp'] : [] });
     if (!fronted || handle === undefined) return;
     await handle.request('front', { server: name, protocol: 'udp', listen: advertised, target: { address: advertised.address, port: boundPort }, stun: true });
   }
@@ -92,12 +95,15 @@ export class FaultLayer {
    * Adds a fault on the link between two processes (or one process and every
    * other with b = '*'), effective at once for open connections too. Resolves
    * with the fault as validated, id included. Throws naming the invalid field.
+   * A fault without an id gets the next fault-N only once it is valid, so
+   * rejected requests use up no ids.
    */
   async link(fault: LinkFault): Promise<ValidLinkFault> {
-    const valid = validateLinkFault(fault, this.processes, this.generateId());
-    if (this.active.has(valid.id)) throw new Error(`link fault id "${valid.id}" is in use; heal it first or choose another id`);
+    const checked = validateLinkFault(fault, this.processes, PENDING_ID);
+    if (fault.id !== undefined && this.active.has(checked.id)) throw new Error(`link fault id "${checked.id}" is in use; heal it first or choose another id`);
     const handle = this.requireHandle();
-    const rules = compileLinkFault(valid, this.processes);
+    const rules = compileLinkFault(checked, this.processes);
+    const valid = fault.id === undefined ? { ...checked, id: this.generateId() } : checked;
     await handle.request('add-fault', { id: valid.id, rules });
     this.active.set(valid.id, valid);
     const description = describeLinkFault(valid);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../util/argv.js';
 
 import { createLogger, type Logger } from '../logging/logger.js';
 import { errorMessage } from '../util/errors.js';
@@ -29,7 +29,7 @@ The launcher forks it; it is not meant to be started by hand.
 export async function main(argv: string[]): Promise<number> {
   let values: { 'log-file'?: string; 'run-dir'?: string; 'remove-run-dir'?: boolean; 'run-dir-created'?: boolean; 'lock-file'?: string; help?: boolean };
   try {
-    ({ values } = parseArgs({
+    ({ values } = parseCommandLine({
       args: argv,
       options: { 'log-file': { type: 'string' }, 'run-dir': { type: 'string' }, 'remove-run-dir': { type: 'boolean' }, 'run-dir-created': { type: 'boolean' }, 'lock-file': { type: 'string' }, help: { type: 'boolean' } },
       strict: true,

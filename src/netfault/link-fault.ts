@@ -58,14 +58,26 @@ export interface LinkFault {
 /** A validated link fault with its id and direction filled in. */
 export type ValidLinkFault = LinkFault & { id: string; direction: LinkDirection };
 
+/** Transport protocol of a listener the fault layer fronts. */
+export type FrontedProtocol = 'tcp' | 'udp';
+
 /** One process as the link fault compiler sees it. */
 export interface LinkProcess {
   name: string;
   /** Loopback address the process binds for its own connections and listeners. */
   address: string;
-  /** True when the fault layer fronts listeners of this process. */
-  fronted: boolean;
+  /** Protocols of the listeners of this process that the fault layer fronts; empty when it fronts none. */
+  fronted: readonly FrontedProtocol[];
 }
+
+/** Protocols each fault kind acts on: the TCP proxy ignores loss, the UDP proxy ignores bandwidth and reset. */
+const KIND_PROTOCOLS: Record<FaultKind, readonly FrontedProtocol[]> = {
+  delay: ['tcp', 'udp'],
+  blackhole: ['tcp', 'udp'],
+  bandwidth: ['tcp'],
+  reset: ['tcp'],
+  loss: ['udp'],
+};
 
 /** One rule for the fault table of one server process. */
 export interface ServerRule {
@@ -82,6 +94,11 @@ const PARAM_FIELDS: Record<FaultKind, readonly string[]> = {
 };
 const LINK_FIELDS = ['id', 'a', 'b', 'direction', 'kind', 'delayMs', 'jitterMs', 'bytesPerSecond', 'probability'];
 
+/** Names a link fault field in an error message; the default is `link fault FIELD`, and the CLI passes its flags. */
+export type FieldLabel = (field: string) => string;
+
+const defaultLabel: FieldLabel = (field) => `link fault ${field}`;
+
 /**
  * Validates a link fault against the processes of a cluster. Throws a
  * ConfigError that names the field, the value and the allowed values.
@@ -96,9 +113,7 @@ export function validateLinkFault(input: unknown, processes: ReadonlyMap<string,
   }
 
   const id = fault.id === undefined ? fallbackId : fault.id;
-  if (typeof id !== 'string' || !LINK_FAULT_ID_PATTERN.test(id)) {
-    throw new ConfigError(`link fault id is ${JSON.stringify(id)}; expected 1-64 characters of A-Z, a-z, 0-9, ".", "_" or "-"`);
-  }
+  checkFaultId(id, defaultLabel);
   const known = [...processes.keys()].join(', ');
   if (typeof fault.a !== 'string' || !processes.has(fault.a)) {
     throw new ConfigError(`link fault a is ${JSON.stringify(fault.a)}; expected the name of a process of this cluster: ${known}`);
@@ -108,34 +123,51 @@ export function validateLinkFault(input: unknown, processes: ReadonlyMap<string,
   }
   if (fault.a === fault.b) throw new ConfigError(`link fault a and b are both "${fault.a}"; a link joins two different processes`);
 
+  const { direction, kind } = checkFaultSettings(fault);
+  return { ...(fault as unknown as LinkFault), id: id as string, direction, kind };
+}
+
+/**
+ * Checks the parts of a link fault that do not depend on the cluster: the
+ * id when given, the direction, the kind and its parameters. The CLI runs it
+ * before it sends a fault, with `label` naming its flags. Throws ConfigError.
+ */
+export function checkFaultSettings(fault: Record<string, unknown>, label: FieldLabel = defaultLabel): { direction: LinkDirection; kind: FaultKind } {
+  if (fault.id !== undefined) checkFaultId(fault.id, label);
   const direction = fault.direction ?? 'both';
   if (typeof direction !== 'string' || !(LINK_DIRECTIONS as readonly string[]).includes(direction)) {
-    throw new ConfigError(`link fault direction is ${JSON.stringify(direction)}; expected one of ${LINK_DIRECTIONS.join(', ')}`);
+    throw new ConfigError(`${label('direction')} is ${JSON.stringify(direction)}; expected one of ${LINK_DIRECTIONS.join(', ')}`);
   }
   const kind = fault.kind;
   if (typeof kind !== 'string' || !(FAULT_KINDS as readonly string[]).includes(kind)) {
-    throw new ConfigError(`link fault kind is ${JSON.stringify(kind)}; expected one of ${FAULT_KINDS.join(', ')}`);
+    throw new ConfigError(`${label('kind')} is ${JSON.stringify(kind)}; expected one of ${FAULT_KINDS.join(', ')}`);
   }
   const faultKind = kind as FaultKind;
   if (faultKind === 'reset' && direction !== 'both') {
-    throw new ConfigError(`link fault direction is "${direction}" for a reset; a reset closes both directions of a connection, so use "both"`);
+    throw new ConfigError(`${label('direction')} is "${direction}" for a reset; a reset closes both directions of a connection, so use "both"`);
   }
-  validateParams(fault, faultKind);
-  return { ...(fault as unknown as LinkFault), id, direction: direction as LinkDirection, kind: faultKind };
+  validateParams(fault, faultKind, label);
+  return { direction: direction as LinkDirection, kind: faultKind };
 }
 
-function validateParams(fault: Record<string, unknown>, kind: FaultKind): void {
+function checkFaultId(id: unknown, label: FieldLabel): void {
+  if (typeof id !== 'string' || !LINK_FAULT_ID_PATTERN.test(id)) {
+    throw new ConfigError(`${label('id')} is ${JSON.stringify(id)}; expected 1-64 characters of A-Z, a-z, 0-9, ".", "_" or "-"`);
+  }
+}
+
+function validateParams(fault: Record<string, unknown>, kind: FaultKind, label: FieldLabel): void {
   for (const field of ['delayMs', 'jitterMs', 'bytesPerSecond', 'probability']) {
     if (fault[field] !== undefined && !PARAM_FIELDS[kind].includes(field)) {
-      const takes = PARAM_FIELDS[kind].length === 0 ? 'no parameters' : PARAM_FIELDS[kind].join(' and ');
-      throw new ConfigError(`link fault ${field} does not apply to a ${kind} fault, which takes ${takes}`);
+      const takes = PARAM_FIELDS[kind].length === 0 ? 'no parameters' : PARAM_FIELDS[kind].map(label).join(' and ');
+      throw new ConfigError(`${label(field)} does not apply to a ${kind} fault, which takes ${takes}`);
     }
   }
   const check = (field: string, min: number, max: number, unit: string, required: boolean): void => {
     const value = fault[field];
     if (value === undefined && !required) return;
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-      throw new ConfigError(`link fault ${field} is ${value === undefined ? 'missing' : JSON.stringify(value)}; expected a number from ${min} to ${max} (${unit})`);
+      throw new ConfigError(`${label(field)} is ${value === undefined ? 'missing' : JSON.stringify(value)}; expected a number from ${min} to ${max} (${unit})`);
     }
   };
   if (kind === 'delay') {
@@ -154,6 +186,8 @@ function validateParams(fault: Record<string, unknown>, kind: FaultKind): void {
  * between the two processes, because then the fault could never act.
  */
 export function compileLinkFault(fault: ValidLinkFault, processes: ReadonlyMap<string, LinkProcess>): ServerRule[] {
+  const protocols = KIND_PROTOCOLS[fault.kind];
+  const actsOn = (process: LinkProcess): boolean => process.fronted.some((protocol) => protocols.includes(protocol));
   const a = processes.get(fault.a);
   if (a === undefined) throw new ConfigError(`link fault a "${fault.a}" is not a process of this cluster`);
   const params = ruleParams(fault);
@@ -165,24 +199,38 @@ export function compileLinkFault(fault: ValidLinkFault, processes: ReadonlyMap<s
     return aToB === serverIsB ? 'up' : 'down';
   };
 
+  const sides: LinkProcess[] = [a];
   if (fault.b === EVERY_PROCESS) {
-    if (a.fronted) rules.push({ server: a.name, rule: { direction: towardServer(false), kind: fault.kind, params } });
+    if (actsOn(a)) rules.push({ server: a.name, rule: { direction: towardServer(false), kind: fault.kind, params } });
     for (const other of processes.values()) {
-      if (other.name === a.name || !other.fronted) continue;
+      if (other.name === a.name) continue;
+      sides.push(other);
+      if (!actsOn(other)) continue;
       rules.push({ server: other.name, rule: { from: a.address, direction: towardServer(true), kind: fault.kind, params } });
     }
   } else {
     const b = processes.get(fault.b);
     if (b === undefined) throw new ConfigError(`link fault b "${fault.b}" is not a process of this cluster`);
-    if (b.fronted) rules.push({ server: b.name, rule: { from: a.address, direction: towardServer(true), kind: fault.kind, params } });
-    if (a.fronted) rules.push({ server: a.name, rule: { from: b.address, direction: towardServer(false), kind: fault.kind, params } });
+    sides.push(b);
+    if (actsOn(b)) rules.push({ server: b.name, rule: { from: a.address, direction: towardServer(true), kind: fault.kind, params } });
+    if (actsOn(a)) rules.push({ server: a.name, rule: { from: b.address, direction: towardServer(false), kind: fault.kind, params } });
   }
 
-  if (rules.length === 0) {
-    const target = fault.b === EVERY_PROCESS ? 'any other process' : fault.b;
-    throw new ConfigError(`link fault between ${fault.a} and ${target} cannot act: neither side has a listener behind the fault layer, so no connection between them passes through it`);
-  }
+  if (rules.length === 0) throw new ConfigError(describeInactiveFault(fault, sides));
   return rules;
+}
+
+/** Explains why a link fault compiles to no rule: no listener behind the fault layer, or none of the protocol the kind acts on. */
+function describeInactiveFault(fault: ValidLinkFault, sides: readonly LinkProcess[]): string {
+  const target = fault.b === EVERY_PROCESS ? 'any other process' : fault.b;
+  const prefix = `link fault ${fault.kind} between ${fault.a} and ${target} cannot act`;
+  const fronted = sides.filter((side) => side.fronted.length > 0);
+  if (fronted.length === 0) return `${prefix}: neither side has a listener behind the fault layer, so no connection between them passes through it`;
+
+  const protocols = KIND_PROTOCOLS[fault.kind].map((protocol) => protocol.toUpperCase()).join(' or ');
+  const listeners = fronted.map((side) => `${side.name} only on ${side.fronted.map((protocol) => protocol.toUpperCase()).join(' and ')}`).join(', ');
+  const fix = fault.kind === 'loss' ? 'use delay or blackhole for TCP connections' : 'use delay or blackhole, which act on UDP too';
+  return `${prefix}: ${fault.kind} acts on ${protocols} only, and the traffic between them through the fault layer is not ${protocols} (listeners behind it: ${listeners}); ${fix}`;
 }
 
 function ruleParams(fault: ValidLinkFault): Record<string, unknown> {

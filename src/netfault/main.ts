@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../util/argv.js';
 
 import { createLogger } from '../logging/logger.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
@@ -30,7 +30,7 @@ remove-fault { id }, heal, faults, proxies.`;
 export function main(argv: string[]): Promise<number> {
   let values: { name?: string; 'log-file'?: string; seed?: string; help?: boolean };
   try {
-    ({ values } = parseArgs({
+    ({ values } = parseCommandLine({
       args: argv,
       options: { name: { type: 'string' }, 'log-file': { type: 'string' }, seed: { type: 'string' }, help: { type: 'boolean' } },
       strict: true,

@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../util/argv.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { DEFAULT_STUN_PORT } from '../stun-protocol/constants.js';
 import { isLoopbackAddress, parseIpAddress } from '../stun-protocol/ip-address.js';
@@ -33,7 +33,7 @@ export interface StunProcessArgs {
 export function parseStunArgs(argv: string[]): StunProcessArgs {
   let values: { address?: string; port?: string; 'log-file'?: string; name?: string; help?: boolean };
   try {
-    ({ values } = parseArgs({
+    ({ values } = parseCommandLine({
       args: argv,
       options: {
         address: { type: 'string' },
