@@ -1,34 +1,36 @@
 import { createLogger } from '../logging/logger.js';
+import { parseCommandLine } from '../util/argv.js';
 import { errorMessage } from '../util/errors.js';
 import { loadDnsConfig, type DnsProcessConfig } from './dns-config.js';
 import { startClaimListener, type ClaimListener } from './claim-listener.js';
 import { handleParentMessage, sendReady } from './dns-ipc.js';
 import { ClusterDnsServer } from './server.js';
 
-export const DNS_USAGE = 'usage: atlas-sim dns --config FILE\n  --config FILE  JSON file { name, address, port, zone, logFile? } of this DNS server\n';
+export const DNS_USAGE = `usage: atlas-sim dns --config FILE
+
+Runs the cluster DNS server (forked by the launcher).
+
+options:
+  --config FILE  JSON file { name, address, port, zone, logFile? } of this DNS server
+  --help         print this text
+`;
 
 /** Exit codes of the DNS process. */
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
-/** Returns the configuration file named by the arguments, or an error text. */
-function parseArguments(argv: string[]): { configFile: string } | string {
+/** Returns the configuration file named by the arguments, `help`, or an error text. */
+function parseArguments(argv: string[]): { configFile: string } | 'help' | string {
   const args = argv[0] === 'dns' ? argv.slice(1) : argv;
-  let configFile: string | undefined;
-  for (let index = 0; index < args.length; index++) {
-    const arg = args[index] ?? '';
-    if (arg === '--config') {
-      configFile = args[index + 1];
-      index += 1;
-      if (configFile === undefined || configFile.startsWith('--')) return '--config needs a file path';
-    } else if (arg.startsWith('--config=')) {
-      configFile = arg.slice('--config='.length);
-    } else {
-      return `unexpected argument "${arg}"`;
-    }
+  let values;
+  try {
+    ({ values } = parseCommandLine({ args, strict: true, allowPositionals: false, options: { config: { type: 'string' }, help: { type: 'boolean' } } }));
+  } catch (error) {
+    return errorMessage(error);
   }
-  return configFile === undefined || configFile === '' ? 'missing --config FILE' : { configFile };
+  if (values.help === true) return 'help';
+  return values.config === undefined || values.config === '' ? 'missing --config FILE' : { configFile: values.config };
 }
 
 /** Resolves with the reason on SIGINT, SIGTERM or loss of the parent's IPC channel (the parent died). */
@@ -93,6 +95,10 @@ async function serve(config: DnsProcessConfig, configFile: string): Promise<numb
  */
 export async function main(argv: string[]): Promise<number> {
   const parsed = parseArguments(argv);
+  if (parsed === 'help') {
+    process.stdout.write(DNS_USAGE);
+    return EXIT_OK;
+  }
   if (typeof parsed === 'string') {
     process.stderr.write(`atlas-sim dns: ${parsed}\n${DNS_USAGE}`);
     return EXIT_USAGE;
