@@ -34,6 +34,7 @@ export {
 } from './config/topology.js';
 export { readClusterInfo, type ClusterInfo, type ClusterProcessInfo, type ProcessRole } from './config/cluster-info.js';
 export { AdminClient, AdminApiError, type AdminClientOptions } from './admin/admin-client.js';
+export { CommandApiClient, masterEndpoints, type MasterEndpoint, type HttpsReply } from './launcher/command-api-client.js';
 export { ADMIN_PATHS, syncRequiredWarning } from './admin/api-types.js';
 export type {
   ClusterView,

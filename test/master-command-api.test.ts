@@ -147,10 +147,12 @@ void t.test('command API requires a valid token', async (t) => {
   t.match(forged.headers['www-authenticate'], /invalid_token/);
 
   const stale = new CommandApiClient(endpoint, FULL);
-  await stale.fetchToken();
+  const staleToken = await stale.fetchToken();
   nowMs += 61_000;
-  const expired = await stale.command('check_health');
+  const expired = await requestMaster(endpoint, { method: 'GET', path: '/api/command?action=check_health', headers: { authorization: `Bearer ${staleToken}` } });
   t.equal(expired.status, 401, 'expired token');
+  const renewed = await stale.command('check_health');
+  t.equal(renewed.status, 200, 'the client gets a new token after a 401 and sends the action again');
   nowMs = START_MS;
 });
 

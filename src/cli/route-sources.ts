@@ -7,6 +7,7 @@ import { ADMIN_PATHS } from '../admin/api-types.js';
 import type { ClusterInfo } from '../config/cluster-info.js';
 import { TRAFFIC_HOSTNAME } from '../config/constants.js';
 import type { Topology } from '../config/topology.js';
+import { masterCandidates } from '../launcher/master-candidates.js';
 import { silentLogger } from '../logging/logger.js';
 import { resolveClusterAddresses } from '../net/lookup.js';
 import { errorMessage } from '../util/errors.js';
@@ -32,11 +33,10 @@ export class RouteUnavailableError extends Error {
  */
 export async function explainOnCluster(runDir: string | undefined, query: RouteQuery): Promise<SourcedExplanation> {
   const target = await openAdminTarget(runDir);
-  const masters = target.info.nodes.filter((node) => node.role === 'master').map((node) => node.name);
-  const attempts: { label: string; client: () => AdminClient }[] = [
-    { label: `the primary master at ${target.info.site.host}`, client: () => target.site },
-    ...masters.map((name) => ({ label: `master ${name}`, client: () => target.node(name) })),
-  ];
+  const attempts = masterCandidates(target.info).map((candidate) => ({
+    label: candidate.label,
+    client: (): AdminClient => (candidate.name === undefined ? target.site : target.node(candidate.name)),
+  }));
   const failures: string[] = [];
   for (const attempt of attempts) {
     const client = attempt.client();

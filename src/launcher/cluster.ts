@@ -424,8 +424,10 @@ export class Cluster extends EventEmitter<{ event: [ChildEvent]; exit: [Unexpect
     const hiddenPorts = faultLayerStart.value;
     if (this.faultLayer?.handle !== undefined) this.watchdog?.track(FAULT_LAYER_PROCESS_NAME, this.faultLayer.handle.pid);
     const plan = planCluster({ topology: this.topology, seed: this.seed, block: this.block, ports: this.ports, folder: this.folder, certsDir: this.certsDir, ...(hiddenPorts === undefined ? {} : { hiddenPorts }) });
-    plan.master.config.apiAccounts = [apiAccount];
+    // Both masters get the API account at launch, as both get the admin password hash, so the
+    // backup accepts the run's account once it takes over. No admin request adds accounts later.
     for (const master of [plan.master, ...(plan.backup === undefined ? [] : [plan.backup])]) {
+      master.config.apiAccounts = [apiAccount];
       master.config.stun = { port: await chooseStunPort(master.config.public.address) };
     }
     this.plan = plan;

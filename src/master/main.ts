@@ -95,7 +95,13 @@ async function startFailoverMaster(context: MasterContext, failover: MasterFailo
     { logger: logger.child({ component: 'dns-claim' }), psk: claimKey, ca: certs.ca, lookup },
     { server: failover.dnsClaim, tlsName: nodeHostname(DNS_PROCESS_LABEL), self: { name: config.name, guid }, localAddress: config.internal.address, heartbeat: config.heartbeat },
   );
-  const standby: StandbyServer = new StandbyServer(context, (): string => roles.status().failover.primary ?? '');
+  // Until the primary links, a backup takes the primary's name from the term holder the DNS server granted.
+  const primaryName = (): string => {
+    const { primary, termHolder } = roles.status().failover;
+    if (primary !== undefined && primary !== '') return primary;
+    return termHolder === config.name ? '' : termHolder;
+  };
+  const standby: StandbyServer = new StandbyServer(context, primaryName);
   const roles: FailoverCoordinator = new FailoverCoordinator(
     { context, state, claims, standby, report: (event, data) => reportEvent(config.name, event, data) },
     { siteHostname: SITE_HOSTNAME, peer, heartbeatTimeoutMs: config.heartbeat.timeoutMs },
