@@ -199,6 +199,18 @@ void t.test('disband lists the node it could not tell', async (t) => {
   t.match(text.stdout, /^not in a cluster/, 'master left the cluster');
 });
 
+void t.test('status warns about an exited node', async (t) => {
+  const pid = (await readClusterInfo(runDir)).nodes.find((node) => node.name === 'eu-traffic1')?.pid ?? 0;
+  const text = await cli(['status']);
+  t.equal(text.code, 0, 'exit 0 while the supervisor runs');
+  t.match(text.stdout, /^cluster cli-test is running/m, 'headline');
+  t.match(text.stdout, new RegExp(`^warning: 1 of \\d+ nodes exited: eu-traffic1 \\(pid ${pid}\\); start one again with \`atlas-sim chaos restart NAME\``, 'm'), 'warning names the exited node');
+  const { code, body } = await json<ClusterStatus>(['status']);
+  t.equal(code, 0, 'JSON: exit 0');
+  t.equal(body.nodes.find((node) => node.name === 'eu-traffic1')?.state, 'exited', 'JSON: node state');
+  t.match(body.warnings[0], /nodes exited: eu-traffic1/, 'JSON: warning first');
+});
+
 void t.test('node leave on a node without cluster', async (t) => {
   const run = await cli(['node', 'leave', '--node', 'us-traffic1']);
   t.equal(run.code, 1, 'exit 1');

@@ -11,7 +11,13 @@ export const STATUS_USAGE = `usage: atlas-sim status [options]
 Shows each process of a cluster: role, name, hostname, address, PID, state
 and the configuration version it applied, and warns when the master reports
 that a sync is required. A traffic node is "connected" when it and the master
-both report their appliance link up.
+both report their appliance link up. A process that has exited is shown as
+"exited", and a warning line names every node that has exited.
+
+Exit status: 0 while the cluster's supervisor runs, also when some nodes have
+exited (the warning names them); 3 when the supervisor does not run, or,
+without --run-dir, when no cluster runs; 2 for an invalid command line or run
+folder.
 
 options:
   --run-dir DIR   run folder of the cluster (default: the newest running cluster under runs/)
@@ -19,7 +25,7 @@ options:
   --help          print this text
 `;
 
-/** `atlas-sim status`: exit code 0 when the cluster runs, 3 when it (or, without --run-dir, any cluster) does not, 2 on bad usage. */
+/** `atlas-sim status`: exit code 0 while the supervisor runs (exited nodes give a warning), 3 when it (or, without --run-dir, any cluster) does not, 2 on bad usage. */
 export async function main(argv: string[]): Promise<number> {
   let values;
   try {

@@ -93,6 +93,8 @@ export async function collectClusterStatus(cluster: Cluster, record: SupervisorR
     }),
   );
   const clients = info.clients.map((client): ProcessStatus => ({ ...baseRow(client), state: cluster.process(client.name).running ? 'running' : 'exited' }));
+  const exited = exitedNodesWarning(nodes);
+  if (exited !== undefined) warnings.unshift(exited);
 
   const syncRequired = masterReply?.syncRequired === true;
   if (syncRequired) {
@@ -165,6 +167,14 @@ export function formatClusterStatus(status: ClusterStatus): string[] {
     ...formatTable(['role', 'name', 'hostname', 'address', 'pid', 'state', 'config'], rows),
     ...(status.warnings.length === 0 ? [] : ['', ...status.warnings.map((warning) => `warning: ${warning}`)]),
   ];
+}
+
+/** Returns the warning that names every node that has exited while its supervisor runs, or undefined when none has. */
+export function exitedNodesWarning(nodes: ProcessStatus[]): string | undefined {
+  const exited = nodes.filter((node) => node.state === 'exited');
+  if (exited.length === 0) return undefined;
+  const names = exited.map((node) => `${node.name} (pid ${node.pid})`).join(', ');
+  return `${exited.length} of ${nodes.length} nodes exited: ${names}; start one again with \`atlas-sim chaos restart NAME\`, or stop the cluster with \`atlas-sim down\``;
 }
 
 function baseRow(process: ClusterProcessInfo): Omit<ProcessStatus, 'state'> {
