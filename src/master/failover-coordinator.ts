@@ -158,6 +158,10 @@ export class FailoverCoordinator {
   /** Starts takeover attempts, because the primary's replication link closed or timed out. */
   primaryLost(peer: ConnectingMaster, reason: string): void {
     if (this.primaryLink?.name === peer.name) this.primaryLink = undefined;
+    if (this.stopped) {
+      this.logger.info({ primary: peer.name, reason }, 'replication link from the primary ended because this master is stopping; no takeover');
+      return;
+    }
     this.logger.warn({ primary: peer.name, reason }, 'primary master silent on the replication channel');
     this.deps.report('primary-lost', { primary: peer.name, reason });
     if (this.state.role === 'backup') this.scheduleTakeover();

@@ -16,7 +16,7 @@ import { APPLIANCE_PATH, PRIMARY_TERM } from './appliance-link.js';
 import { FailoverCoordinator } from './failover-coordinator.js';
 import { FailoverStateStore, type PeerMaster } from './failover-state.js';
 import { PrimaryServices, type MasterContext } from './primary-services.js';
-import { ReplicationEndpoint } from './replication-endpoint.js';
+import { MASTER_STOPPING_REASON, ReplicationEndpoint } from './replication-endpoint.js';
 import { StandbyServer } from './standby-server.js';
 
 /** DNS label of the cluster DNS process, whose certificate name a master verifies on the claim channel. */
@@ -142,7 +142,7 @@ async function startFailoverMaster(context: MasterContext, failover: MasterFailo
   });
   installShutdown(logger, async (reason) => {
     await roles.stop(reason);
-    endpoint.closeAll('master stopping');
+    endpoint.closeAll(MASTER_STOPPING_REASON);
     await internal.close();
   });
 

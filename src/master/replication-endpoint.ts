@@ -8,6 +8,9 @@ import { ErrorCode, type atlas } from '../protocol/messages.js';
 import { errorMessage } from '../util/errors.js';
 import type { MasterRole } from './failover-state.js';
 
+/** Close reason, with CLOSE_NORMAL, of the replication connections a master closes because it is stopping. */
+export const MASTER_STOPPING_REASON = 'master stopping';
+
 /** Time a new connection on the master's internal address has to send ApplianceAuth. */
 export const DEFAULT_REPLICATION_AUTH_TIMEOUT_MS = 10_000;
 
@@ -109,7 +112,8 @@ export class ReplicationEndpoint {
       if (this.link?.channel !== channel) return;
       this.link = undefined;
       const reason = `${close.local ? 'closed by this master' : 'closed by the primary'} with code ${close.code}${close.reason ? ` (${close.reason})` : ''}`;
-      logger.warn({ primary: peer?.name, reason }, 'replication link from the primary closed');
+      if (close.local && close.reason === MASTER_STOPPING_REASON) logger.info({ primary: peer?.name, reason }, 'replication link from the primary closed, this master is stopping');
+      else logger.warn({ primary: peer?.name, reason }, 'replication link from the primary closed');
       if (peer !== undefined) this.deps.onPrimaryLost(peer, reason);
     });
 

@@ -1,13 +1,14 @@
 import type { LookupFunction } from 'node:net';
 import type { Logger } from '../logging/logger.js';
 import { HandshakeError, openAuthenticatedChannel, type AuthenticatedChannel } from '../net/appliance-handshake.js';
-import type { HeartbeatOptions } from '../net/channel.js';
-import { CLOSE_GOING_AWAY, ProtocolError, errorCodeName, type DecodedEnvelope } from '../protocol/envelope.js';
+import type { ChannelClose, HeartbeatOptions } from '../net/channel.js';
+import { CLOSE_GOING_AWAY, CLOSE_NORMAL, ProtocolError, errorCodeName, type DecodedEnvelope } from '../protocol/envelope.js';
 import { ErrorCode, type atlas } from '../protocol/messages.js';
 import { errorMessage } from '../util/errors.js';
 import { APPLIANCE_PATH } from './appliance-link.js';
 import type { PeerMaster } from './failover-state.js';
 import { DEFAULT_BACKOFF, reconnectDelayMs, type BackoffOptions } from './reconnect-backoff.js';
+import { MASTER_STOPPING_REASON } from './replication-endpoint.js';
 import { ReplicationCursor, type ReplicationSources } from './replication-source.js';
 import type { StatusHistory } from './status-history.js';
 
@@ -217,7 +218,7 @@ export class ReplicationLink {
 
   /** Serves one authenticated link until it closes; true when the backup accepted this primary. */
   private serve(link: AuthenticatedChannel): Promise<boolean> {
-    const closed = new Promise<void>((resolve) => link.channel.once('close', () => resolve()));
+    const closed = new Promise<ChannelClose>((resolve) => link.channel.once('close', resolve));
     if (!this.admit(link)) return closed.then(() => false);
 
     this.link = link;
@@ -230,14 +231,22 @@ export class ReplicationLink {
     this.pollTimer = setInterval(() => this.pump(), this.options.pollIntervalMs ?? DEFAULT_REPLICATION_POLL_MS);
     this.pollTimer.unref();
 
-    return closed.then(() => {
+    return closed.then((close) => {
       clearInterval(this.pollTimer);
       this.link = undefined;
       this.cursor = undefined;
       this.inFlight = undefined;
-      this.deps.logger.warn({ backup: this.options.peer.name, ackedSeq: this.ackedSeq }, 'replication link closed');
+      this.logClose(close);
       return true;
     });
+  }
+
+  /** Logs the close at info when this master or the backup stops, and at warn for every other close. */
+  private logClose(close: ChannelClose): void {
+    const fields = { backup: this.options.peer.name, ackedSeq: this.ackedSeq, code: close.code, reason: close.reason, local: close.local };
+    if (this.stopped) this.deps.logger.info(fields, 'replication link closed, this master is stopping');
+    else if (!close.local && close.code === CLOSE_NORMAL && close.reason === MASTER_STOPPING_REASON) this.deps.logger.info(fields, 'replication link closed, the backup master is stopping');
+    else this.deps.logger.warn(fields, 'replication link closed');
   }
 
   /** Checks the backup's challenge and term; false (link closed) when this primary may not replicate to it. */
