@@ -182,6 +182,7 @@ export class PrimaryServices {
         tls: { cert: context.certs.cert, key: context.certs.key },
         heartbeat: config.heartbeat,
         // The command API and the OAuth token endpoint take their own paths; the admin router gets the rest.
+        // NOTE: neither checks the fence, so a primary woken from a pause serves them until it steps down.
         onRequest: (request, response) => {
           if (!commandApi.handle(request, response)) router.handle(request, response);
         },
