@@ -25,16 +25,24 @@ const COMMANDS = [
   ['watchdog'],
 ];
 
-function runHelp(command: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function runCli(args: string[]): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...command, '--help'], { timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
+    execFile(process.execPath, [CLI, ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
+      let code = 0;
+      if (error !== null) code = typeof error.code === 'number' ? error.code : 1;
+      resolve({ code, stdout, stderr });
     });
   });
 }
 
 void t.test('every command takes --help', async (t) => {
-  const results = await Promise.all(COMMANDS.map(async (command) => ({ command: command.join(' '), result: await runHelp(command) })));
+  const results = await Promise.all(COMMANDS.map(async (command) => ({ command: command.join(' '), result: await runCli([...command, '--help']) })));
   for (const { command, result } of results) {
     t.equal(result.code, 0, `${command} --help exits 0: ${result.stderr}`);
     t.match(result.stdout, new RegExp(`^usage: atlas-sim ${command} `), `${command} --help prints its usage on stdout`);
@@ -42,11 +50,7 @@ void t.test('every command takes --help', async (t) => {
 });
 
 void t.test('node rejects an unknown option', async (t) => {
-  const result = await new Promise<{ code: number; stderr: string }>((resolve) => {
-    execFile(process.execPath, [CLI, 'node', '--confg', 'x.json'], { timeout: 60_000 }, (error, _stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stderr });
-    });
-  });
+  const result = await runCli(['node', '--confg', 'x.json']);
   t.equal(result.code, 2);
   t.match(result.stderr, /^atlas-sim node: Unknown option '--confg'/);
 });

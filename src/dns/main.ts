@@ -20,17 +20,17 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
-/** Returns the configuration file named by the arguments, `help`, or an error text. */
-function parseArguments(argv: string[]): { configFile: string } | 'help' | string {
+/** Returns the configuration file named by the arguments, a help request, or the reason they are invalid. */
+function parseArguments(argv: string[]): { configFile: string } | { help: true } | { error: string } {
   const args = argv[0] === 'dns' ? argv.slice(1) : argv;
   let values;
   try {
     ({ values } = parseCommandLine({ args, strict: true, allowPositionals: false, options: { config: { type: 'string' }, help: { type: 'boolean' } } }));
   } catch (error) {
-    return errorMessage(error);
+    return { error: errorMessage(error) };
   }
-  if (values.help === true) return 'help';
-  return values.config === undefined || values.config === '' ? 'missing --config FILE' : { configFile: values.config };
+  if (values.help === true) return { help: true };
+  return values.config === undefined || values.config === '' ? { error: 'missing --config FILE' } : { configFile: values.config };
 }
 
 /** Resolves with the reason on SIGINT, SIGTERM or loss of the parent's IPC channel (the parent died). */
@@ -95,12 +95,12 @@ async function serve(config: DnsProcessConfig, configFile: string): Promise<numb
  */
 export async function main(argv: string[]): Promise<number> {
   const parsed = parseArguments(argv);
-  if (parsed === 'help') {
+  if ('help' in parsed) {
     process.stdout.write(DNS_USAGE);
     return EXIT_OK;
   }
-  if (typeof parsed === 'string') {
-    process.stderr.write(`atlas-sim dns: ${parsed}\n${DNS_USAGE}`);
+  if ('error' in parsed) {
+    process.stderr.write(`atlas-sim dns: ${parsed.error}\n${DNS_USAGE}`);
     return EXIT_USAGE;
   }
 
