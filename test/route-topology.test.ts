@@ -141,10 +141,18 @@ void t.test('route topology text output', async (t) => {
   t.match(run.stdout, /closed\s+online, not accepting\s+no/, 'node table row');
 });
 
+void t.test('route takes an IPv4-mapped address', async (t) => {
+  const run = await route('--topology', await topologyFile('random'), '--ip', '::ffff:127.30.0.9', '--tz', '+01:00', '--seed', 'text');
+  t.equal(run.code, 0, `exit 0: ${run.stderr}`);
+  t.match(run.stdout, /reason:\s+prefix 127\.30\.0\.0\/16/, 'matched as 127.30.0.9');
+});
+
 void t.test('route rejects bad flags offline', async (t) => {
   const file = await topologyFile('random');
   const cases: { args: string[]; message: RegExp }[] = [
     { args: ['--ip', 'eu-client'], message: /--ip "eu-client" is not an IP address/ },
+    { args: ['--ip', '::1'], message: /--ip "::1" is an IPv6 address, but routing rules match IPv4 only; give the client address in dotted form/ },
+    { args: ['--ip', '2001:db8::1'], message: /--ip "2001:db8::1" is an IPv6 address/ },
     { args: ['--ip', '10.0.0.1', '--tz', '+25:00'], message: /--tz "\+25:00" is invalid: a fixed offset must be from -12:00 to \+14:00/ },
     { args: ['--ip', '10.0.0.1', '--tz', '+05:20'], message: /--tz "\+05:20" is invalid: the minutes of a fixed offset must be 00, 15, 30 or 45/ },
     { args: ['--ip', '10.0.0.1', '--tz', 'Mars/Olympus'], message: /--tz "Mars\/Olympus" is neither a UTC offset nor an IANA zone name/ },

@@ -4,6 +4,7 @@
  */
 import { isIP } from 'node:net';
 import { ConfigError } from '../util/errors.js';
+import { parseClientAddress } from './prefix.js';
 import { MAX_UTC_OFFSET_MINUTES, MIN_UTC_OFFSET_MINUTES, offsetAt, parseFixedOffset, parseNodeTimezone, TimezoneError } from './timezone.js';
 
 /** An invalid route query value; `field` is the query parameter or flag. */
@@ -17,13 +18,22 @@ export class RouteQueryError extends ConfigError {
 
 const OFFSET_FORMS = 'give ±HH:MM (such as +05:30), whole minutes east of UTC (such as +540 or -300) or an IANA zone name (such as Asia/Tokyo)';
 
-/** Checks a client address: an IPv4 address, or IPv6, which no prefix contains. Throws RouteQueryError. */
+/**
+ * Checks a client address: an IPv4 address, or an IPv4-mapped IPv6 address
+ * such as ::ffff:127.30.0.5, which routing unwraps as the master does for a
+ * socket's peer address. Any other IPv6 address (such as ::1) is rejected,
+ * because every prefix rule is IPv4 and no cluster client binds IPv6. Throws
+ * RouteQueryError.
+ */
 export function parseRouteIp(value: string | null | undefined, field: string): string {
   if (value === null || value === undefined || value === '') {
     throw new RouteQueryError(field, value ?? '', 'is missing; give the client address, such as 127.30.0.5');
   }
   if (isIP(value) === 0) {
     throw new RouteQueryError(field, value, 'is not an IP address; give the client address in dotted form, such as 127.30.0.5');
+  }
+  if (parseClientAddress(value) === null) {
+    throw new RouteQueryError(field, value, 'is an IPv6 address, but routing rules match IPv4 only; give the client address in dotted form, such as 127.30.0.5');
   }
   return value;
 }
