@@ -25,7 +25,7 @@ options:
                      here would report it
   --at TIME          ISO 8601 moment at which zones are evaluated (default: now)
   --resolver NAME    resolver view the client uses under the DNS methods
-  --run-dir DIR      run folder of the cluster (default: the most recent one under runs/)
+  --run-dir DIR      run folder of the cluster (default: the newest running cluster under runs/)
   --topology FILE    explain offline from a topology file instead of a running cluster
   --seed S           with --topology: seed of the tie pick (default: the topology's)
   --json             print the explanation as JSON
