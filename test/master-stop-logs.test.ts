@@ -73,6 +73,12 @@ void t.test('primary stop logs no replication warning', async (t) => {
   const primary = await linesSince('master1', stopMs);
   t.ok(primary.some((line) => line.msg === 'replication link closed, this master is stopping' && line.level < WARN_LEVEL), 'master1 logs the close at info');
   t.same(warnings(primary), [], 'master1 logs no warning while it stops');
-  // The backup takes over, because the primary is gone; that warns on purpose.
+
+  // The backup takes over, because the primary is gone, but the close itself is no surprise.
   await waitForPrimary(cluster, 'master2', 2);
+  const backup = await linesSince('master2', stopMs);
+  t.ok(backup.some((line) => line.msg === 'replication link from the primary closed by the primary on purpose' && line.level < WARN_LEVEL), 'master2 logs the close at info');
+  t.ok(backup.some((line) => line.msg === 'primary master closed the replication link on purpose' && line.level < WARN_LEVEL), 'master2 logs the lost primary at info');
+  // As the new primary, master2 then retries its link to the stopped master1 at warn, which is expected.
+  t.same(warnings(backup).filter((message) => /from the primary closed|primary master silent/.test(message)), [], 'master2 logs no warning about the close');
 });

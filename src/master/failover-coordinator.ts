@@ -155,14 +155,18 @@ export class FailoverCoordinator {
     this.deps.report('primary-linked', { primary: peer.name, term: peer.term });
   }
 
-  /** Starts takeover attempts, because the primary's replication link closed or timed out. */
-  primaryLost(peer: ConnectingMaster, reason: string): void {
+  /**
+   * Starts takeover attempts, because the primary's replication link closed
+   * or timed out. A close the primary made on purpose is logged at info.
+   */
+  primaryLost(peer: ConnectingMaster, reason: string, primaryStopping = false): void {
     if (this.primaryLink?.name === peer.name) this.primaryLink = undefined;
     if (this.stopped) {
       this.logger.info({ primary: peer.name, reason }, 'replication link from the primary ended because this master is stopping; no takeover');
       return;
     }
-    this.logger.warn({ primary: peer.name, reason }, 'primary master silent on the replication channel');
+    if (primaryStopping) this.logger.info({ primary: peer.name, reason }, 'primary master closed the replication link on purpose');
+    else this.logger.warn({ primary: peer.name, reason }, 'primary master silent on the replication channel');
     this.deps.report('primary-lost', { primary: peer.name, reason });
     if (this.state.role === 'backup') this.scheduleTakeover();
   }

@@ -117,7 +117,7 @@ async function startFailoverMaster(context: MasterContext, failover: MasterFailo
       admit: (connecting) => roles.admit(connecting),
       apply: (update) => roles.apply(update),
       onPrimaryLinked: (connecting) => roles.primaryLinked(connecting),
-      onPrimaryLost: (connecting, reason) => roles.primaryLost(connecting, reason),
+      onPrimaryLost: (connecting, reason, primaryStopping) => roles.primaryLost(connecting, reason, primaryStopping),
       onUnpaired: (connecting, unpair) => roles.unpaired(connecting, unpair),
     },
     { channel: { heartbeat: config.heartbeat } },

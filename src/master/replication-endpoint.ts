@@ -2,14 +2,22 @@ import type { WebSocket } from 'ws';
 import { SOFTWARE_VERSION } from '../config/constants.js';
 import type { Logger } from '../logging/logger.js';
 import { acceptorMac, createNonce, verifyConnector } from '../net/appliance-handshake.js';
-import { Channel, type ChannelOptions } from '../net/channel.js';
+import { Channel, type ChannelClose, type ChannelOptions } from '../net/channel.js';
 import { CLOSE_NORMAL, ProtocolError, type DecodedEnvelope } from '../protocol/envelope.js';
 import { ErrorCode, type atlas } from '../protocol/messages.js';
 import { errorMessage } from '../util/errors.js';
 import type { MasterRole } from './failover-state.js';
 
-/** Close reason, with CLOSE_NORMAL, of the replication connections a master closes because it is stopping. */
+/**
+ * Close reason of the replication connections a master closes on purpose,
+ * because it or its replication stops. A primary adds ": " and the reason.
+ */
 export const MASTER_STOPPING_REASON = 'master stopping';
+
+/** Returns true when the other master closed the link because it is stopping on purpose. */
+export function closedByStoppingPeer(close: ChannelClose): boolean {
+  return !close.local && (close.reason === MASTER_STOPPING_REASON || close.reason.startsWith(`${MASTER_STOPPING_REASON}: `));
+}
 
 /** Time a new connection on the master's internal address has to send ApplianceAuth. */
 export const DEFAULT_REPLICATION_AUTH_TIMEOUT_MS = 10_000;
@@ -40,7 +48,8 @@ export interface ReplicationEndpointDeps {
   /** Writes one update; the acknowledgement goes out once this resolves. */
   apply: (update: atlas.ReplicationUpdate) => Promise<void>;
   onPrimaryLinked: (peer: ConnectingMaster) => void;
-  onPrimaryLost: (peer: ConnectingMaster, reason: string) => void;
+  /** Called when the primary's link closes; `primaryStopping` is true when the primary closed it because it stops on purpose. */
+  onPrimaryLost: (peer: ConnectingMaster, reason: string, primaryStopping: boolean) => void;
   /** The primary paired another backup: this master must no longer take over. */
   onUnpaired: (peer: ConnectingMaster, unpair: atlas.FailoverUnpair) => void;
 }
@@ -112,9 +121,11 @@ export class ReplicationEndpoint {
       if (this.link?.channel !== channel) return;
       this.link = undefined;
       const reason = `${close.local ? 'closed by this master' : 'closed by the primary'} with code ${close.code}${close.reason ? ` (${close.reason})` : ''}`;
+      const primaryStopping = closedByStoppingPeer(close);
       if (close.local && close.reason === MASTER_STOPPING_REASON) logger.info({ primary: peer?.name, reason }, 'replication link from the primary closed, this master is stopping');
+      else if (primaryStopping) logger.info({ primary: peer?.name, reason }, 'replication link from the primary closed by the primary on purpose');
       else logger.warn({ primary: peer?.name, reason }, 'replication link from the primary closed');
-      if (peer !== undefined) this.deps.onPrimaryLost(peer, reason);
+      if (peer !== undefined) this.deps.onPrimaryLost(peer, reason, primaryStopping);
     });
 
     const { self } = this.deps;

@@ -2,13 +2,13 @@ import type { LookupFunction } from 'node:net';
 import type { Logger } from '../logging/logger.js';
 import { HandshakeError, openAuthenticatedChannel, type AuthenticatedChannel } from '../net/appliance-handshake.js';
 import type { ChannelClose, HeartbeatOptions } from '../net/channel.js';
-import { CLOSE_GOING_AWAY, CLOSE_NORMAL, ProtocolError, errorCodeName, type DecodedEnvelope } from '../protocol/envelope.js';
+import { CLOSE_GOING_AWAY, ProtocolError, errorCodeName, type DecodedEnvelope } from '../protocol/envelope.js';
 import { ErrorCode, type atlas } from '../protocol/messages.js';
 import { errorMessage } from '../util/errors.js';
 import { APPLIANCE_PATH } from './appliance-link.js';
 import type { PeerMaster } from './failover-state.js';
 import { DEFAULT_BACKOFF, reconnectDelayMs, type BackoffOptions } from './reconnect-backoff.js';
-import { MASTER_STOPPING_REASON } from './replication-endpoint.js';
+import { closedByStoppingPeer, MASTER_STOPPING_REASON } from './replication-endpoint.js';
 import { ReplicationCursor, type ReplicationSources } from './replication-source.js';
 import type { StatusHistory } from './status-history.js';
 
@@ -114,7 +114,7 @@ export class ReplicationLink {
   async stop(reason: string): Promise<void> {
     this.stopped = true;
     this.wakeUp?.();
-    this.link?.channel.close(CLOSE_GOING_AWAY, reason);
+    this.link?.channel.close(CLOSE_GOING_AWAY, `${MASTER_STOPPING_REASON}: ${reason}`);
     await this.running;
     for (const waiter of this.waiters) this.settle(waiter, { replicated: false, reason: `replication stopped: ${reason}` });
   }
@@ -210,7 +210,7 @@ export class ReplicationLink {
       return { served: false, error: errorMessage(error) };
     }
     if (this.stopped) {
-      link.channel.close(CLOSE_GOING_AWAY, 'master stopping');
+      link.channel.close(CLOSE_GOING_AWAY, MASTER_STOPPING_REASON);
       return { served: false };
     }
     return { served: await this.serve(link) };
@@ -245,7 +245,7 @@ export class ReplicationLink {
   private logClose(close: ChannelClose): void {
     const fields = { backup: this.options.peer.name, ackedSeq: this.ackedSeq, code: close.code, reason: close.reason, local: close.local };
     if (this.stopped) this.deps.logger.info(fields, 'replication link closed, this master is stopping');
-    else if (!close.local && close.code === CLOSE_NORMAL && close.reason === MASTER_STOPPING_REASON) this.deps.logger.info(fields, 'replication link closed, the backup master is stopping');
+    else if (closedByStoppingPeer(close)) this.deps.logger.info(fields, 'replication link closed, the backup master is stopping');
     else this.deps.logger.warn(fields, 'replication link closed');
   }
 
