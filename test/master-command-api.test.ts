@@ -17,6 +17,7 @@ import { element } from '../src/util/xml.js';
 import type { ApplianceRef } from '../src/master/command-api/connected-clients.js';
 import type { SessionConnection, SessionRecord } from '../src/master/session-broker.js';
 import { sendNotFound } from '../src/master/command-api/master-command-api.js';
+import { rejectCommandApiRequest } from '../src/master/command-api/backup-refusal.js';
 import { CommandApiClient, requestMaster, type MasterEndpoint } from '../src/launcher/command-api-client.js';
 import { hashSecret } from '../src/util/scrypt-hash.js';
 import { randomLoopbackAddress } from './fixtures/traffic-harness.js';
@@ -249,4 +250,40 @@ void t.test('command API rejects bad parameters', async (t) => {
   }
   const other = await requestMaster(endpoint, { method: 'GET', path: '/admin/secret' });
   t.equal(other.status, 404, 'other paths are not served');
+});
+
+void t.test('client skips unreachable and backup masters', async (t) => {
+  // A closed port on its own loopback address: nothing listens there.
+  const closedAddress = randomLoopbackAddress();
+  const closed = new WsServer({ logger: silentLogger() }, { host: closedAddress, port: 0, tls: { cert: certs.cert, key: certs.key }, paths: {} });
+  const closedPort = await closed.listen();
+  await closed.close();
+  const unreachable: MasterEndpoint = { host: 'master1.support.example.test', address: closedAddress, port: closedPort, ca: certs.ca, label: 'master master1' };
+
+  // A backup master's refusal, as its standby listener sends it.
+  const backupAddress = randomLoopbackAddress();
+  const backupMessage = 'master master2 is the backup master; send command API requests to the primary master master3 at the site hostname support.example.test';
+  const backupServer = new WsServer({ logger: silentLogger() }, {
+    host: backupAddress,
+    port: 0,
+    tls: { cert: certs.cert, key: certs.key },
+    paths: {},
+    onRequest: (request, response) => {
+      if (!rejectCommandApiRequest(request, response, backupMessage)) sendNotFound(response);
+    },
+  });
+  const backup: MasterEndpoint = { host: 'master2.support.example.test', address: backupAddress, port: await backupServer.listen(), ca: certs.ca, label: 'master master2' };
+  t.teardown(() => backupServer.close());
+
+  const primary: MasterEndpoint = { ...endpoint, label: 'master master3' };
+  const failover = new CommandApiClient([unreachable, backup, primary], FULL);
+  const health = await failover.command('check_health');
+  t.equal(health.status, 200, 'the action reaches the master that answers');
+  t.equal(failover.servingEndpoint?.label, 'master master3', 'the token came from the primary');
+
+  const stranded = new CommandApiClient([unreachable, backup], FULL);
+  const error = (await stranded.fetchToken().catch((caught: unknown) => caught)) as Error;
+  t.match(error.message, /^no master issued a token/, 'says that no master issued a token');
+  t.match(error.message, /master master1, master1\.support\.example\.test .* failed/, 'lists the unreachable master');
+  t.match(error.message, `master master2, master2.support.example.test (${backup.address}:${backup.port}): HTTP 409: ${backupMessage}`, 'lists the backup and the primary it names');
 });
