@@ -17,6 +17,7 @@ import { createMasterCommandApi } from './command-api/master-command-api.js';
 import { ControlChannelServer } from './control-channel.js';
 import type { PeerMaster } from './failover-state.js';
 import { mountClusterRoutes } from './http/cluster-routes.js';
+import { fenceRequests } from './http/fenced-requests.js';
 import { mountRouteRoutes, routeNetwork } from './http/route-routes.js';
 import { describeReplication, MasterMembership, REPLICATION_HEADER } from './master-membership.js';
 import { watchNodeFailures } from './node-failures.js';
@@ -182,10 +183,10 @@ export class PrimaryServices {
         tls: { cert: context.certs.cert, key: context.certs.key },
         heartbeat: config.heartbeat,
         // The command API and the OAuth token endpoint take their own paths; the admin router gets the rest.
-        // NOTE: neither checks the fence, so a primary woken from a pause serves them until it steps down.
-        onRequest: (request, response) => {
+        // Both pass the fence first, as control channel messages do.
+        onRequest: fenceRequests(options.fence, logger, (request, response) => {
           if (!commandApi.handle(request, response)) router.handle(request, response);
-        },
+        }),
       },
     );
 
