@@ -117,7 +117,7 @@ void t.test('customer process', async (t) => {
   const cluster = await createClientTestCluster(t, { [SITE_HOSTNAME]: 1, [TRAFFIC_HOST]: 2 });
   const master = await new FakeServer(`${cluster.network}.1`, '/control', cluster.certs).listen(t);
   const traffic = await new FakeServer(`${cluster.network}.2`, '/session', cluster.certs).listen(t);
-  const customerAddress = `${cluster.network}.30`;
+  const customerAddress = `${cluster.clientNetwork}.30`;
 
   const config: ClientProcessConfig = {
     role: 'customer',

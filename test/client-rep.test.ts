@@ -24,7 +24,7 @@ async function startRep(t: { teardown(fn: () => unknown): void }, auto: ClientPr
     role: 'representative',
     name: 'rep1',
     displayName: 'Rep One',
-    address: `${cluster.network}.40`,
+    address: `${cluster.clientNetwork}.40`,
     site: { host: SITE_HOSTNAME, port: master.port },
     dns: cluster.dns,
     certsDir: cluster.certs.dir,

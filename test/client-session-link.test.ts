@@ -27,7 +27,7 @@ async function createHarness(t: { teardown(fn: () => unknown): void }): Promise<
   const cluster = await createClientTestCluster(t, { [TRAFFIC_HOST]: 2, [DEAD_HOST]: 9 });
   const traffic = await new FakeServer(`${cluster.network}.2`, '/session', cluster.certs).listen(t);
   const config = {
-    address: `${cluster.network}.30`,
+    address: `${cluster.clientNetwork}.30`,
     dns: cluster.dns,
     site: { host: SITE_HOSTNAME, port: 1 },
     // Long timeout: the backpressure test pauses reading on the server, which also holds back pongs.

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { startCluster } from '../src/index.js';
 import { forkChild, type ChildHandle } from '../src/launcher/child-process.js';
-import { CommandApiClient } from '../src/launcher/command-api-client.js';
+import { CommandApiClient, requestMaster } from '../src/launcher/command-api-client.js';
 import { cliEntry } from '../src/launcher/project-root.js';
 import type { MasterStatusReport } from '../src/master/status-report.js';
 import type { StatusEntry } from '../src/master/status-history.js';
@@ -56,6 +56,7 @@ void t.test('master restart keeps state', async (t) => {
   const historyBefore = (await original.request('status-history')) as StatusEntry[];
   const api = await CommandApiClient.open(cluster.info, cluster.folder.apiAccountFile);
   const guidBefore = guidOf((await api.command('check_health')).body);
+  const oldToken = await api.fetchToken();
   t.equal(guidBefore, before.guid, 'command API reports the identity GUID');
   t.ok(historyBefore.length > 0, 'the first start wrote status history');
 
@@ -79,8 +80,11 @@ void t.test('master restart keeps state', async (t) => {
   const health = await sameAccount.command('check_health');
   t.equal(health.status, 200, 'API account still works');
   t.equal(guidOf(health.body), guidBefore, 'command API GUID unchanged');
-  const stale = await api.command('check_health');
+  const oldGrant = { token: oldToken, endpoint: api.servingEndpoint };
+  if (oldGrant.endpoint === undefined) throw new Error('the first client has no serving master');
+  const stale = await requestMaster(oldGrant.endpoint, { method: 'GET', path: '/api/command?action=check_health', headers: { authorization: `Bearer ${oldGrant.token}` } });
   t.equal(stale.status, 401, 'tokens of the killed master are gone');
+  t.equal((await api.command('check_health')).status, 200, 'the client gets a new token');
 
   const dataFiles = await readdir(cluster.folder.dataDir('master1'));
   t.same(dataFiles.filter((name) => name.endsWith('.tmp')), [], 'no temporary files left');
