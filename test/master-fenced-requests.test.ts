@@ -1,5 +1,5 @@
 // The primary's HTTPS requests pass the same fence as its control channel:
-// while it may not act as the primary, every path answers 409 with the
+// while it may not act as the primary, every path gets a 409 with the
 // reason in that path's format and the handler behind it never runs.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -144,7 +144,7 @@ export interface SyncReport {
   succeeded: number;
   failed: number;
   nodes: NodeSyncResult[];
-  /** Nodes removed since the last sync, each told it is no longer in the cluster. */
+  /** Nodes removed since the last sync, each notified that it is no longer in the cluster. */
   removed: RemovedNodeResult[];
 }
 
@@ -152,7 +152,7 @@ export interface SyncReport {
 export interface RemovedNodeResult {
   name: string;
   notified: boolean;
-  /** Why the node could not be told; run `atlas-sim node leave` on it. */
+  /** Reason the node could not be notified; run `atlas-sim node leave` on it. */
   reason?: string;
 }
 
