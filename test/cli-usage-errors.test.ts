@@ -68,14 +68,14 @@ void t.test('demo frame count out of range', async (t) => {
   t.same(await runFolders(runsRoot), [], 'no run folder written');
 });
 
-void t.test('demo and up reject a non-empty run folder', async (t) => {
+void t.test('non-empty run folder rejected', async (t) => {
   const dir = await tempFolder(t);
   const runsRoot = join(dir, 'runs');
   const given = join(dir, 'mystuff');
   await mkdir(given);
   await writeFile(join(given, 'precious.txt'), 'important\n');
 
-  for (const args of [['demo'], ['up'], ['up', '--detach']]) {
+  for (const args of [['demo'], ['up'], ['up', '--detach'], ['experiment', 'kill-traffic-node']]) {
     const result = await runCli(runsRoot, [...args, '--run-dir', given]);
     const command = args.join(' ');
     t.equal(result.code, 2, `${command}: exit code 2`);

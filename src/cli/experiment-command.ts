@@ -4,6 +4,7 @@ import type { ExperimentDefinition } from '../experiments/experiment.js';
 import { formatExperimentReport } from '../experiments/report.js';
 import { EXPERIMENTS, findExperiment } from '../experiments/registry.js';
 import { MAX_REPEATS, runExperiment } from '../experiments/runner.js';
+import { checkRunFolder } from '../launcher/run-folder.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 
 export const EXPERIMENT_USAGE = `usage: atlas-sim experiment NAME [options]
@@ -79,6 +80,8 @@ export async function main(argv: string[], experiments: readonly ExperimentDefin
   try {
     args = parseExperimentArgs(argv, experiments);
     if (args !== 'help' && args !== 'list') findExperiment(args.name, experiments);
+    // A folder that cannot be a run folder is an invalid command line, found before any process starts.
+    if (typeof args === 'object' && args.runDir !== undefined) await checkRunFolder(args.runDir);
   } catch (error) {
     console.error(`atlas-sim experiment: ${errorMessage(error)}`);
     return 2;
