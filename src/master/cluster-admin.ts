@@ -181,8 +181,8 @@ export class ClusterAdmin {
   }
 
   /**
-   * Removes a traffic node ("Remove Node"); the next sync tells it that it
-   * left the cluster, no longer pushes to it and drops its appliance link.
+   * Removes a traffic node ("Remove Node"). The next sync notifies the node
+   * that it left the cluster, no longer pushes to it and drops its link.
    */
   async removeNode(name: string): Promise<ClusterConfig> {
     this.requireTrafficNode(name);

@@ -176,9 +176,9 @@ export class SyncCoordinator {
   }
 
   /**
-   * Tells each node that has a link but is no longer a member (removed by
-   * an administrator since the last sync) that it left the cluster, and
-   * records each attempt. A node that cannot be told keeps its last
+   * Notifies each node that has a link but is no longer a member (removed
+   * by an administrator since the last sync) that it left the cluster, and
+   * records each attempt. A node that cannot be notified keeps its last
    * configuration until `atlas-sim node leave` runs on it.
    */
   private async notifyRemoved(members: readonly IClusterMember[], logger: Logger): Promise<RemovedNodeResult[]> {
